@@ -1,0 +1,30 @@
+# Two entry points: `make run` (install + dvc repro) and `make test` (install + pytest).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# pip's configured find-links (a local torch wheel on some machines); uv does not read pip.conf.
+FIND_LINKS := $(shell pip config get global.find-links 2>/dev/null)
+UV_FLAGS := $(if $(FIND_LINKS),--find-links $(FIND_LINKS))
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install run test test-all lock
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install -q --python $(PY) $(UV_FLAGS) -r requirements.lock -e .
+	touch $@
+
+run: install
+	$(VENV)/bin/dvc repro
+
+test: install
+	$(PY) -m pytest -m "not slow"
+
+test-all: install
+	$(PY) -m pytest
+
+# Re-resolve requirements.lock after editing pyproject.toml (torch stays pinned there).
+lock: install
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --no-emit-package torch $(UV_FLAGS) -o requirements.lock

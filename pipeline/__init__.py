@@ -1,0 +1,1 @@
+"""GPU-aware, reproducible fine-tuning pipeline: DVC stages over Hydra config, tracked in MLflow."""

@@ -1,0 +1,45 @@
+"""Hydra-style front end: `python -m pipeline model=tiny train.max_epochs=1`.
+
+It is `dvc exp run -S model=tiny -S train.max_epochs=1`, nothing more: DVC composes
+conf/ into params.yaml and runs the same pipeline. Arguments that start with `-`
+(e.g. `--name my-run`, `--temp`) go to `dvc exp run` unchanged.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.compose import CONF_DIR
+from pipeline.errors import PipelineError, run_main
+
+
+def dvc_command(args: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
+    """Translate Hydra overrides into `dvc exp run -S ...`, checking group options first."""
+    command = [sys.executable, "-m", "dvc", "exp", "run"]
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            command.append(arg)
+            continue
+        check_group_option(arg, conf_dir)
+        command += ["-S", arg]
+    return command
+
+
+def check_group_option(override: str, conf_dir: Path) -> None:
+    """`model=nope` names a file conf/model/nope.yaml; say which options exist when it does not."""
+    key, _, value = override.lstrip("+~").partition("=")
+    group = conf_dir / key
+    if group.is_dir() and not (group / f"{value}.yaml").exists():
+        options = sorted(p.stem for p in group.glob("*.yaml"))
+        raise PipelineError(f"unknown option '{value}' for config group '{key}'", f"{group}/",
+                            f"use one of: {', '.join(options)}")
+
+
+def main() -> None:
+    sys.exit(subprocess.call(dvc_command(sys.argv[1:])))
+
+
+if __name__ == "__main__":
+    run_main(main)

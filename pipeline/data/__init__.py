@@ -1,0 +1,1 @@
+"""Data: load a source, clean it, split it, tokenize it."""

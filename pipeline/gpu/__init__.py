@@ -1,0 +1,1 @@
+"""GPU facts: detection (NVML + torch) and the decisions that depend on them."""

@@ -1,0 +1,98 @@
+"""What hardware and software this machine has, from NVML and torch.
+
+No GPU is a normal answer: NVML raises NVMLError_LibraryNotFound (or finds no
+device) and torch reports CUDA unavailable; both become an empty GPU list.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+from pathlib import Path
+from importlib.metadata import PackageNotFoundError, version
+
+PACKAGES = ("torch", "lightning", "transformers", "datasets", "tokenizers",
+            "torchmetrics", "mlflow", "dvc", "hydra-core", "nvidia-ml-py")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the stack, read from package metadata (no heavy imports)."""
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def nvml_gpus() -> tuple[str | None, list[dict]]:
+    """Driver version and one dict per GPU from NVML; (None, []) when NVML is absent."""
+    import pynvml
+
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return None, []
+    try:
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        gpus = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            gpus.append({
+                "index": index,
+                "name": _text(pynvml.nvmlDeviceGetName(handle)),
+                "compute_capability": f"{major}.{minor}",
+                "memory_total_gib": round(memory.total / 2**30, 1),
+            })
+        return driver, gpus
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def torch_cuda(nvml_found_gpus: bool) -> dict:
+    """What the installed torch build can do with CUDA.
+
+    Without NVML GPUs there is no NVIDIA driver, so CUDA cannot be available and torch
+    (about 4 s to import) is not imported: only its build's version file is read.
+    """
+    if not nvml_found_gpus:
+        return {"cuda_build": _torch_build_version().cuda, "cuda_available": False,
+                "device_count": 0, "arch_list": []}
+    import torch
+
+    available = torch.cuda.is_available()
+    return {
+        "cuda_build": torch.version.cuda,
+        "cuda_available": available,
+        "device_count": torch.cuda.device_count() if available else 0,
+        "arch_list": torch.cuda.get_arch_list() if available else [],
+    }
+
+
+def environment_report() -> dict:
+    """A stable description of the machine: versions and hardware, no volatile readings."""
+    driver, gpus = nvml_gpus()
+    return {
+        "python": platform.python_version(),
+        "platform": platform.system().lower(),
+        "packages": package_versions(),
+        "torch": torch_cuda(bool(gpus)),
+        "nvidia_driver": driver,
+        "gpus": gpus,
+    }
+
+
+def _torch_build_version():
+    """torch/version.py (version, CUDA build) loaded on its own, without importing torch."""
+    location = Path(importlib.util.find_spec("torch").origin).parent / "version.py"
+    spec = importlib.util.spec_from_file_location("_torch_build_version", location)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,1 @@
+"""Models: where weights come from, the LightningModule and the DataModule."""

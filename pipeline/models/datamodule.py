@@ -1,0 +1,22 @@
+"""LightningDataModule over the processed splits."""
+
+from __future__ import annotations
+
+import lightning as L
+
+from pipeline.data.loader import load_processed, make_loader
+
+
+class TextDataModule(L.LightningDataModule):
+    def __init__(self, micro_batch_size: int, num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.micro_batch_size, self.num_workers, self.seed = micro_batch_size, num_workers, seed
+        self.dataset, self.tokenizer = load_processed()
+
+    def train_dataloader(self):
+        return make_loader(self.dataset["train"], self.tokenizer, self.micro_batch_size,
+                           shuffle=True, num_workers=self.num_workers, seed=self.seed)
+
+    def val_dataloader(self):
+        return make_loader(self.dataset["validation"], self.tokenizer, self.micro_batch_size,
+                           num_workers=self.num_workers)

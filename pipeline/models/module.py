@@ -1,0 +1,51 @@
+"""LightningModule around a transformers sequence-classification model."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from transformers import get_linear_schedule_with_warmup
+
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+
+
+class TextClassifier(L.LightningModule):
+    """Logs `train/loss`, `val/loss`, `val/accuracy` and `val/f1` (macro)."""
+
+    def __init__(self, model, lr: float, weight_decay: float, warmup_ratio: float):
+        super().__init__()
+        self.model = model.train()  # from_pretrained returns eval mode; dropout belongs in training
+        self.save_hyperparameters(ignore=["model"])
+        num_labels = model.config.num_labels
+        self.val_f1 = MulticlassF1Score(num_labels, average="macro")
+        self.val_accuracy = MulticlassAccuracy(num_labels, average="micro")
+
+    def training_step(self, batch, batch_idx):
+        loss = self.model(**batch).loss
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        output = self.model(**batch)
+        preds = output.logits.argmax(dim=-1)
+        self.val_f1.update(preds, batch["labels"])
+        self.val_accuracy.update(preds, batch["labels"])
+        self.log("val/loss", output.loss, on_epoch=True, batch_size=len(preds))
+
+    def on_validation_epoch_end(self):
+        self.log("val/f1", self.val_f1.compute(), prog_bar=True)
+        self.log("val/accuracy", self.val_accuracy.compute())
+        self.val_f1.reset()
+        self.val_accuracy.reset()
+
+    def configure_optimizers(self):
+        decay = [p for n, p in self.model.named_parameters() if p.requires_grad and not n.endswith(NO_DECAY)]
+        no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and n.endswith(NO_DECAY)]
+        optimizer = torch.optim.AdamW([
+            {"params": decay, "weight_decay": self.hparams.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ], lr=self.hparams.lr)
+        total = self.trainer.estimated_stepping_batches
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

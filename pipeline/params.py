@@ -1,0 +1,34 @@
+"""Read the stage's own sections of params.yaml (the composed Hydra config)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.errors import PipelineError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+def load_params(*sections: str, path: Path = PARAMS_FILE) -> DictConfig:
+    """Load params.yaml keeping only `sections`; a missing section is an error naming it."""
+    if not path.exists():
+        raise PipelineError(
+            "params file not found", str(path),
+            "run from the repository root, or compose it with `dvc exp run`")
+    cfg = OmegaConf.load(path)
+    missing = [name for name in sections if name not in cfg]
+    if missing:
+        raise PipelineError(
+            f"missing section(s) {', '.join(missing)}", str(path),
+            "recompose params.yaml from conf/ with `dvc exp run` (or restore it from git)")
+    return OmegaConf.masked_copy(cfg, list(sections)) if sections else cfg
+
+
+def params_hash(cfg: DictConfig) -> str:
+    """A short stable hash of a config, used to tag runs with the params that made them."""
+    text = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

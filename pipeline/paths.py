@@ -1,0 +1,16 @@
+"""Where stages read and write; dvc.yaml declares the same paths."""
+
+from pathlib import Path
+
+ENV_REPORT = Path("reports/env.json")
+PROCESSED = Path("data/processed")
+DATASET = PROCESSED / "dataset"
+TOKENIZER = PROCESSED / "tokenizer"
+LABELS = PROCESSED / "labels.json"
+DATA_STATS = Path("reports/data_stats.json")
+PLAN = Path("reports/plan.yaml")
+TRAINED = Path("models/trained")
+TRAINING_SUMMARY = TRAINED / "training.json"
+PLOTS = Path("reports/plots")
+METRICS = Path("reports/metrics.json")
+EXPORT = Path("models/export")

@@ -1,0 +1,89 @@
+"""Stage evaluate: the only reader of the test split; metrics to reports/ and to the training run."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import torch
+import yaml
+from omegaconf import DictConfig
+from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
+                                                    multiclass_f1_score, multiclass_precision,
+                                                    multiclass_recall)
+from transformers import AutoModelForSequenceClassification
+
+from pipeline import paths
+from pipeline.atomic import write_json
+from pipeline.data.loader import load_processed, make_loader
+from pipeline.errors import run_main
+from pipeline.models.curves import write_csv
+from pipeline.params import load_params
+from pipeline.tracking import client
+
+EVAL_BATCH = 64
+
+
+@torch.inference_mode()
+def predict_test(device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted and true label ids for the test split."""
+    dataset, tokenizer = load_processed()
+    model = AutoModelForSequenceClassification.from_pretrained(paths.TRAINED).to(device).eval()
+    preds, targets = [], []
+    for batch in make_loader(dataset["test"], tokenizer, EVAL_BATCH):
+        targets.append(batch.pop("labels"))
+        preds.append(model(**batch.to(device)).logits.argmax(dim=-1).cpu())
+    return torch.cat(preds), torch.cat(targets)
+
+
+def test_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict[str, float]:
+    """Accuracy, macro F1/precision/recall and per-class precision/recall/F1 under `test/` names."""
+    n = len(labels)
+    metrics = {
+        "test/accuracy": multiclass_accuracy(preds, targets, n, average="micro"),
+        "test/f1_macro": multiclass_f1_score(preds, targets, n, average="macro"),
+        "test/precision_macro": multiclass_precision(preds, targets, n, average="macro"),
+        "test/recall_macro": multiclass_recall(preds, targets, n, average="macro"),
+    }
+    per_class = {"precision": multiclass_precision(preds, targets, n, average=None),
+                 "recall": multiclass_recall(preds, targets, n, average=None),
+                 "f1": multiclass_f1_score(preds, targets, n, average=None)}
+    for name, values in per_class.items():
+        for label, value in zip(labels, values):
+            metrics[f"test/{name}/{metric_safe(label)}"] = value
+    return {key: round(float(value), 6) for key, value in metrics.items()}
+
+
+def metric_safe(label: str) -> str:
+    """A label as MLflow accepts it in a metric name (letters, digits, _ - . space /)."""
+    return re.sub(r"[^\w\-. ]", "_", label)
+
+
+def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
+    labels = json.loads(paths.LABELS.read_text())
+    preds, targets = predict_test(device)
+    metrics = test_metrics(preds, targets, labels)
+    matrix = multiclass_confusion_matrix(preds, targets, len(labels)).tolist()
+    write_json(paths.METRICS, metrics)
+    write_csv(paths.PLOTS / "confusion.csv",
+              [{"actual": labels[t], "predicted": labels[p]} for t, p in zip(targets.tolist(), preds.tolist())])
+
+    run_id = json.loads(paths.TRAINING_SUMMARY.read_text())["mlflow_run_id"]
+    mlflow = client(cfg.tracking)
+    for key, value in metrics.items():
+        mlflow.log_metric(run_id, key, value)
+    mlflow.log_dict(run_id, {"labels": labels, "matrix": matrix}, "evaluation/confusion_matrix.json")
+    mlflow.log_artifact(run_id, str(paths.METRICS), "evaluation")
+    return metrics
+
+
+def main() -> None:
+    cfg = load_params("tracking")
+    plan = yaml.safe_load(paths.PLAN.read_text())
+    device = "cuda" if plan["settings"]["accelerator"] == "gpu" else "cpu"
+    metrics = evaluate(cfg, device)
+    print(f"evaluate: test/accuracy {metrics['test/accuracy']}, test/f1_macro {metrics['test/f1_macro']}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,53 @@
+"""Stage preprocess: load, clean, split and tokenize the data; save it with the tokenizer and stats."""
+
+from __future__ import annotations
+
+import json
+
+from omegaconf import DictConfig
+
+from pipeline import paths
+from pipeline.atomic import atomic_dir, write_json
+from pipeline.data.clean import clean
+from pipeline.data.sources import load_frame
+from pipeline.data.split import split
+from pipeline.data.tokenize import to_dataset, tokenize
+from pipeline.errors import PipelineError, run_main
+from pipeline.models.factory import build_tokenizer
+from pipeline.params import load_params
+
+
+def preprocess(cfg: DictConfig) -> dict:
+    """Write data/processed (dataset, tokenizer, labels) and return the data stats."""
+    frame = load_frame(cfg.data)
+    frame, cleaning = clean(frame)
+    if frame.empty:
+        raise PipelineError("no usable rows after dropping empty texts and labels", str(cfg.data.path),
+                            "check data.text_column and data.label_column point at the right columns")
+    parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
+    labels = sorted(frame["label"].unique())
+    tokenizer = build_tokenizer(cfg.model, parts["train"]["text"])
+    dataset = tokenize(to_dataset(parts, labels), tokenizer, cfg.model.max_seq_len)
+    with atomic_dir(paths.PROCESSED) as out:
+        dataset.save_to_disk(out / paths.DATASET.name)
+        tokenizer.save_pretrained(out / paths.TOKENIZER.name)
+        (out / paths.LABELS.name).write_text(json.dumps(labels, indent=2) + "\n")
+    stats = {
+        "cleaning": cleaning,
+        "labels": labels,
+        "rows": {name: len(part) for name, part in parts.items()},
+        "rows_per_label": {name: part["label"].value_counts().sort_index().to_dict() for name, part in parts.items()},
+        "at_max_seq_len": {name: sum(len(ids) >= cfg.model.max_seq_len for ids in dataset[name]["input_ids"])
+                      for name in dataset},
+    }
+    write_json(paths.DATA_STATS, stats)
+    return stats
+
+
+def main() -> None:
+    stats = preprocess(load_params("data", "model", "seed"))
+    print(f"preprocess: {stats['rows']} rows, {len(stats['labels'])} labels; dropped {stats['cleaning']}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,24 @@
+"""Stage resolve: config + environment report -> the concrete training plan, with reasons."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline import paths
+from pipeline.atomic import write_yaml
+from pipeline.errors import run_main
+from pipeline.gpu.policy import resolve_plan
+from pipeline.params import load_params
+
+
+def main() -> None:
+    cfg = load_params("gpu", "train")
+    env = json.loads(paths.ENV_REPORT.read_text())
+    plan = resolve_plan(env, cfg.gpu, cfg.train)
+    write_yaml(paths.PLAN, plan)
+    for key, value in plan["settings"].items():
+        print(f"resolve: {key} = {value}  ({plan['reasons'][key]})")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,58 @@
+"""The real thing: `dvc exp run` on model=tiny in a fresh git repo, checked through DVC and MLflow."""
+
+import json
+import sys
+
+from mlflow.tracking import MlflowClient
+
+from conftest import commit_all, run
+
+TINY = ["-S", "model=tiny", "-S", "data=csv", "-S", "data.path=data/small.csv",
+        "-S", "data.text_column=body", "-S", "data.label_column=topic", "-S", "train.max_epochs=1"]
+
+
+def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
+    (project / "data").mkdir()
+    small_frame.rename(columns={"text": "body", "label": "topic"}).to_csv(project / "data/small.csv", index=False)
+    commit_all(project, "project with a small csv")
+
+    run([sys.executable, "-m", "dvc", "exp", "run", *TINY], project)
+
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert {"test/accuracy", "test/f1_macro", "test/precision/business", "test/recall/tech"} <= set(metrics)
+    assert all(0.0 <= value <= 1.0 for value in metrics.values())
+    export = project / "models/export"
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= {p.name for p in export.iterdir()}
+    assert "test/f1_macro" in (export / "README.md").read_text()
+
+    summary = json.loads((project / "models/trained/training.json").read_text())
+    mlflow = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    tracked = mlflow.get_run(summary["mlflow_run_id"])
+    assert tracked.data.metrics["test/f1_macro"] == metrics["test/f1_macro"]
+    assert "val/f1" in tracked.data.metrics and "train/loss" in tracked.data.metrics
+    assert tracked.data.params["model/name"] == "tiny"
+    assert tracked.data.tags["gpu_profile"] == "auto" and len(tracked.data.tags["git_commit"]) == 40
+
+    shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], project).stdout
+    assert "test/f1_macro" in shown
+
+    again = run([sys.executable, "-m", "dvc", "repro"], project).stdout
+    for stage in ("preprocess", "resolve", "train", "evaluate", "export"):
+        assert f"Stage '{stage}' didn't change, skipping" in again
+
+    # Only fine-tuning params change: preprocess is cached, training runs again through the Hydra front end.
+    rerun = run([sys.executable, "-m", "pipeline", "model=tiny", "data=csv", "data.path=data/small.csv",
+                 "data.text_column=body", "data.label_column=topic", "train.max_epochs=1", "train.lr=0.002"],
+                project).stdout
+    assert "Stage 'preprocess' didn't change, skipping" in rerun
+    assert "Running stage 'train'" in rerun
+    runs = mlflow.search_runs(experiment_ids=[tracked.info.experiment_id])
+    assert len(runs) == 2
+
+
+def test_unknown_model_option_fails_in_one_line_and_writes_nothing(project):
+    commit_all(project)
+    result = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model=nope"], project, check=False)
+    assert result.returncode != 0
+    assert "nope" in result.stderr + result.stdout
+    assert not (project / "data/processed").exists() and not (project / "reports").exists()

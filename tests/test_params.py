@@ -1,0 +1,31 @@
+"""params.yaml is the composition of conf/ defaults; overrides compose as DVC would."""
+
+import pytest
+import yaml
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
+
+from conftest import ROOT
+
+
+def test_params_yaml_is_the_composed_default(compose):
+    committed = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert committed == OmegaConf.to_container(compose()), \
+        "params.yaml drifted from conf/: regenerate it with `python -m pipeline.compose`"
+
+
+def test_model_override_changes_model_and_its_learning_rate(compose):
+    cfg = compose("model=tiny", "train.max_epochs=1")
+    assert cfg.model.source == "scratch"
+    assert cfg.train.lr == cfg.model.lr == 1e-3
+    assert cfg.train.max_epochs == 1
+
+
+def test_csv_data_watches_the_file_it_reads(compose):
+    cfg = compose("data=csv", "data.path=mine.csv")
+    assert cfg.data.watch == "mine.csv"
+
+
+def test_unknown_group_option_is_rejected(compose):
+    with pytest.raises(MissingConfigException, match="nope"):
+        compose("model=nope")

@@ -50,9 +50,13 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
     assert len(runs) == 2
 
 
-def test_unknown_model_option_fails_in_one_line_and_writes_nothing(project):
+def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project):
     commit_all(project)
     result = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "model=nope"], project, check=False)
     assert result.returncode != 0
-    assert "nope" in result.stderr + result.stdout
+    assert "Could not find 'model/nope'" in result.stderr and "tiny" in result.stderr  # Hydra, via DVC
+    wrapped = run([sys.executable, "-m", "pipeline", "model=nope"], project, check=False)
+    assert wrapped.returncode == 2
+    assert wrapped.stderr.strip() == ("error: unknown option 'nope' for config group 'model' [conf/model/] "
+                                      "-> fix: use one of: minilm, tiny")
     assert not (project / "data/processed").exists() and not (project / "reports").exists()

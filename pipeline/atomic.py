@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -48,3 +50,12 @@ def write_json(target: Path | str, data) -> None:
 
 def write_yaml(target: Path | str, data) -> None:
     write_text(target, yaml.safe_dump(data, sort_keys=False))
+
+
+def write_csv(target: Path | str, rows: list[dict]) -> None:
+    """Rows of one shape as a CSV with a header (the shape of the first row)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["empty"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(target, buffer.getvalue())

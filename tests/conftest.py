@@ -43,6 +43,7 @@ def compose():
 def tool_env() -> dict[str, str]:
     """Environment for subprocesses: this interpreter's bin first (DVC stages call `python`)."""
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    env.pop("MLFLOW_TRACKING_URI", None)  # runs go to the project's own sqlite store
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     return env
 

@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import commit_all, run
 
-TINY = ["-S", "model=tiny", "-S", "data=csv", "-S", "data.path=data/small.csv",
+TINY = ["-S", "gpu=cpu", "-S", "model=tiny", "-S", "data=csv", "-S", "data.path=data/small.csv",
         "-S", "data.text_column=body", "-S", "data.label_column=topic", "-S", "train.max_epochs=1"]
 
 
@@ -31,7 +31,7 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
     assert tracked.data.metrics["test/f1_macro"] == metrics["test/f1_macro"]
     assert "val/f1" in tracked.data.metrics and "train/loss" in tracked.data.metrics
     assert tracked.data.params["model/name"] == "tiny"
-    assert tracked.data.tags["gpu_profile"] == "auto" and len(tracked.data.tags["git_commit"]) == 40
+    assert tracked.data.tags["gpu_profile"] == "cpu" and len(tracked.data.tags["git_commit"]) == 40
 
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], project).stdout
     assert "test/f1_macro" in shown
@@ -41,7 +41,7 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
         assert f"Stage '{stage}' didn't change, skipping" in again
 
     # Only fine-tuning params change: preprocess is cached, training runs again through the Hydra front end.
-    rerun = run([sys.executable, "-m", "pipeline", "model=tiny", "data=csv", "data.path=data/small.csv",
+    rerun = run([sys.executable, "-m", "pipeline", "gpu=cpu", "model=tiny", "data=csv", "data.path=data/small.csv",
                  "data.text_column=body", "data.label_column=topic", "train.max_epochs=1", "train.lr=0.002"],
                 project).stdout
     assert "Stage 'preprocess' didn't change, skipping" in rerun

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from datasets import Dataset, DatasetDict, load_from_disk
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
@@ -21,8 +22,6 @@ def load_processed() -> tuple[DatasetDict, PreTrainedTokenizerBase]:
 
 def make_loader(split: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
                 shuffle: bool = False, num_workers: int = 0, seed: int = 0) -> DataLoader:
-    import torch
-
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(split, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       collate_fn=DataCollatorWithPadding(tokenizer), num_workers=num_workers,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import lightning as L
 
-from pipeline.atomic import write_text
+from pipeline.atomic import write_csv
 
 VAL_METRICS = ("val/loss", "val/f1", "val/accuracy")
 
@@ -34,11 +32,3 @@ class CurveRecorder(L.Callback):
     def write(self, folder: Path) -> None:
         write_csv(folder / "train_loss.csv", self.train_rows)
         write_csv(folder / "val.csv", self.val_rows)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["empty"])
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())

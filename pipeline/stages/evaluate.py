@@ -14,10 +14,9 @@ from torchmetrics.functional.classification import (multiclass_accuracy, multicl
 from transformers import AutoModelForSequenceClassification
 
 from pipeline import paths
-from pipeline.atomic import write_json
+from pipeline.atomic import write_csv, write_json
 from pipeline.data.loader import load_processed, make_loader
 from pipeline.errors import run_main
-from pipeline.models.curves import write_csv
 from pipeline.params import load_params
 from pipeline.tracking import client
 

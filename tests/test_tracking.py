@@ -1,0 +1,21 @@
+"""Which MLflow store runs go to, and the tags that say where a run came from."""
+
+from pipeline.tracking import run_tags, tracking_uri
+
+
+def test_embedded_sqlite_store_is_the_default(compose, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(compose().tracking) == "sqlite:///mlflow.db"
+
+
+def test_environment_variable_overrides_the_store(compose, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking_uri(compose().tracking) == "http://127.0.0.1:5999"
+
+
+def test_tags_name_commit_gpu_profile_and_params_hash(compose):
+    tags = run_tags(compose("gpu=cpu", "model=tiny"))
+    assert tags["gpu_profile"] == "cpu" and tags["model"] == "tiny"
+    assert len(tags["dvc_params_hash"]) == 12
+    assert tags["dvc_params_hash"] != run_tags(compose("gpu=cpu", "model=minilm"))["dvc_params_hash"]
+    assert len(tags["git_commit"]) == 40 or tags["git_commit"] == "unknown"

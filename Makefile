@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 FIND_LINKS := $(shell pip config get global.find-links 2>/dev/null)
 UV_FLAGS := $(if $(FIND_LINKS),--find-links $(FIND_LINKS))
 export DVC_NO_ANALYTICS := 1
+# DVC stages call `python`: make it the virtual environment's.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install run test test-all lock
 

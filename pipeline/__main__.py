@@ -7,6 +7,7 @@ conf/ into params.yaml and runs the same pipeline. Arguments that start with `-`
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,9 @@ def check_group_option(override: str, conf_dir: Path) -> None:
 
 
 def main() -> None:
-    sys.exit(subprocess.call(dvc_command(sys.argv[1:])))
+    # DVC stages call `python`: make it this interpreter, even when its environment is not activated.
+    path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"
+    sys.exit(subprocess.call(dvc_command(sys.argv[1:]), env={**os.environ, "PATH": path}))
 
 
 if __name__ == "__main__":

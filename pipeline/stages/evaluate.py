@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import torch
 import yaml
+from mlflow.entities import Metric
 from omegaconf import DictConfig
 from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
                                                     multiclass_f1_score, multiclass_precision,
@@ -69,8 +71,8 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
 
     run_id = json.loads(paths.TRAINING_SUMMARY.read_text())["mlflow_run_id"]
     mlflow = client(cfg.tracking)
-    for key, value in metrics.items():
-        mlflow.log_metric(run_id, key, value)
+    now = int(time.time() * 1000)
+    mlflow.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])
     mlflow.log_dict(run_id, {"labels": labels, "matrix": matrix}, "evaluation/confusion_matrix.json")
     mlflow.log_artifact(run_id, str(paths.METRICS), "evaluation")
     return metrics

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.compose import CONF_DIR
-from pipeline.errors import PipelineError, run_main
+from pipeline.compose import CONF_DIR, check_group_option
+from pipeline.errors import run_main
 
 
 def dvc_command(args: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
@@ -26,16 +26,6 @@ def dvc_command(args: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
         check_group_option(arg, conf_dir)
         command += ["-S", arg]
     return command
-
-
-def check_group_option(override: str, conf_dir: Path) -> None:
-    """`model=nope` names a file conf/model/nope.yaml; say which options exist when it does not."""
-    key, _, value = override.lstrip("+~").partition("=")
-    group = conf_dir / key
-    if group.is_dir() and not (group / f"{value}.yaml").exists():
-        options = sorted(p.stem for p in group.glob("*.yaml"))
-        raise PipelineError(f"unknown option '{value}' for config group '{key}'", f"{group}/",
-                            f"use one of: {', '.join(options)}")
 
 
 def main() -> None:

@@ -7,11 +7,25 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.errors import PipelineError
+
 CONF_DIR = Path("conf")
+
+
+def check_group_option(override: str, conf_dir: Path = CONF_DIR) -> None:
+    """`model=nope` names a file conf/model/nope.yaml; say which options exist when it does not."""
+    key, _, value = override.lstrip("+~").partition("=")
+    group = Path(conf_dir) / key
+    if group.is_dir() and not (group / f"{value}.yaml").exists():
+        options = sorted(p.stem for p in group.glob("*.yaml"))
+        raise PipelineError(f"unknown option '{value}' for config group '{key}'", f"{key}/ in {conf_dir}",
+                            f"use one of: {', '.join(options)}")
 
 
 def compose_config(overrides: list[str] = (), conf_dir: Path = CONF_DIR) -> DictConfig:
     """The resolved config for these overrides (what `dvc exp run -S ...` writes to params.yaml)."""
+    for override in overrides:
+        check_group_option(override, conf_dir)
     with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
         cfg = compose(config_name="config", overrides=list(overrides))
     OmegaConf.resolve(cfg)

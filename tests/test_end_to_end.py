@@ -57,6 +57,6 @@ def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project)
     assert "Could not find 'model/nope'" in result.stderr and "tiny" in result.stderr  # Hydra, via DVC
     wrapped = run([sys.executable, "-m", "pipeline", "model=nope"], project, check=False)
     assert wrapped.returncode == 2
-    assert wrapped.stderr.strip() == ("error: unknown option 'nope' for config group 'model' [conf/model/] "
-                                      "-> fix: use one of: minilm, tiny")
+    assert wrapped.stderr.strip() == ("error: unknown option 'nope' for config group 'model' [model/ in conf] "
+                                      "-> fix: use one of: bert, minilm, tiny")
     assert not (project / "data/processed").exists() and not (project / "reports").exists()

@@ -1,29 +1,23 @@
-"""Environment detection and the plan resolve derives from it."""
+"""Environment detection: NVML (faked for a card we lack), the catalog mapping, and the checks."""
 
 import pytest
-from omegaconf import OmegaConf
 
 import fake_nvml
+from conftest import ROOT
+from pipeline.gpu.catalog import load_catalog, match_profile
+from pipeline.gpu.checks import arch_problems, driver_problems, environment_problems
 from pipeline.gpu.detect import environment_report, nvml_gpus
-from pipeline.gpu.policy import resolve_plan
 
-
-def env_with(cc: str | None, cuda: bool = True) -> dict:
-    gpus = [{"index": 0, "name": "card", "compute_capability": cc, "memory_total_gib": 24.0}] if cc else []
-    return {"torch": {"cuda_available": cuda, "cuda_build": "12.6"}, "gpus": gpus}
-
-
-def plan_for(env, profile="auto", global_batch=16):
-    return resolve_plan(env, OmegaConf.create({"profile": profile}),
-                        OmegaConf.create({"global_batch_size": global_batch}))
+CATALOG = load_catalog(ROOT / "conf")
+CU128_ARCHES = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
 
 
 def test_report_on_this_machine_is_stable_and_complete():
-    first, second = environment_report(), environment_report()
+    first, second = environment_report(CATALOG), environment_report(CATALOG)
     assert first == second
     assert first["packages"]["torch"] and first["packages"]["lightning"]
-    if not first["torch"]["cuda_available"]:
-        assert first["torch"]["device_count"] == 0
+    if not first["gpus"]:
+        assert first["torch"]["cuda_available"] is False and first["gpu_profile"] is None
 
 
 def test_no_nvml_library_means_no_gpus():
@@ -37,36 +31,77 @@ def test_no_nvml_library_means_no_gpus():
         assert nvml_gpus() == (None, [])
 
 
-def test_fake_nvml_3090_is_reported(monkeypatch):
+def test_fake_nvml_rtx3090_maps_to_the_rtx3090_profile(monkeypatch):
     fake_nvml.install(monkeypatch)
     driver, gpus = nvml_gpus()
     assert driver == "560.35.03"
     assert gpus == [{"index": 0, "name": "NVIDIA GeForce RTX 3090", "compute_capability": "8.6",
                      "memory_total_gib": 24.0}]
+    assert environment_report(CATALOG)["gpu_profile"]["profile"] == "rtx3090"
 
 
-def test_cpu_plan_has_a_reason_for_every_setting():
-    plan = plan_for(env_with(None, cuda=False))
-    assert plan["settings"]["accelerator"] == "cpu"
-    assert plan["settings"]["precision"] == "32-true"
-    assert plan["settings"]["deterministic"] is True
-    assert set(plan["settings"]) == set(plan["reasons"])
-    assert all(plan["reasons"].values())
+def test_unknown_card_gets_a_profile_derived_from_nvml(monkeypatch):
+    fake_nvml.install(monkeypatch, name="NVIDIA GeForce GTX 1050 Ti", cc=(6, 1), memory_gib=4)
+    profile = environment_report(CATALOG)["gpu_profile"]
+    assert profile["profile"] == "derived" and profile["arch"] == "pascal"
+    assert profile["vram_gb"] == 4.0 and profile["bf16"] is False and profile["fp32_tflops"] is None
+    assert set(profile) == set(CATALOG["rtx3090"])
 
 
-@pytest.mark.parametrize("cc, precision", [("6.1", "32-true"), ("7.5", "16-mixed"), ("8.6", "bf16-mixed"),
-                                           ("9.0", "bf16-mixed")])
-def test_gpu_precision_follows_compute_capability(cc, precision):
-    assert plan_for(env_with(cc))["settings"]["precision"] == precision
+def test_nvml_names_match_regardless_of_case_and_spacing():
+    assert match_profile("nvidia  geforce rtx 4090", CATALOG)["profile"] == "rtx4090"
+    assert match_profile("Tesla T4", CATALOG)["profile"] == "t4"
+    assert match_profile("NVIDIA Quadro P1000", CATALOG) is None
 
 
-def test_cpu_profile_wins_over_a_present_gpu():
-    plan = plan_for(env_with("8.6"), profile="cpu")
-    assert plan["settings"]["accelerator"] == "cpu"
-    assert "requested" in plan["reasons"]["accelerator"]
+def test_cu128_build_on_a_pascal_card_is_flagged_with_the_wheel_to_use():
+    (problem,) = arch_problems(CU128_ARCHES, "6.1", "NVIDIA GeForce GTX 1080 Ti", "12.8")
+    assert problem.level == "error" and "sm_61" in problem.what and "cu126" in problem.fix
 
 
-def test_gpu_torch_cannot_use_falls_back_to_cpu_and_says_why():
-    plan = plan_for(env_with("8.6", cuda=False))
-    assert plan["settings"]["accelerator"] == "cpu"
-    assert "torch cannot use" in plan["reasons"]["accelerator"]
+@pytest.mark.parametrize("arches, cc", [(CU128_ARCHES, "8.6"), (CU128_ARCHES, "8.9"),
+                                        (["sm_50", "sm_60", "sm_70", "sm_80"], "6.1"),
+                                        (["sm_80", "compute_80"], "9.0")])
+def test_builds_that_run_the_card_pass(arches, cc):
+    assert arch_problems(arches, cc, "card", "12.6") == []
+
+
+def test_driver_below_the_compatibility_floor_is_an_error():
+    (problem,) = driver_problems("520.61.05", "12.8", "8.6")
+    assert problem.level == "error" and "570.26" in problem.what
+
+
+def test_driver_in_minor_version_compatibility_is_a_warning():
+    (problem,) = driver_problems("550.54.14", "12.8", "8.6")
+    assert problem.level == "warning" and ">= 570.26" in problem.fix
+
+
+def test_blackwell_needs_driver_570():
+    problems = driver_problems("560.35.03", "12.6", "12.0")
+    assert [p.level for p in problems] == ["error"] and "Blackwell" in problems[0].what
+
+
+def test_requested_profile_must_be_the_detected_card_unless_plan_only(monkeypatch):
+    fake_nvml.install(monkeypatch, name="NVIDIA GeForce RTX 4090", cc=(8, 9))
+    report = environment_report(CATALOG)
+    report["torch"]["cuda_available"] = True  # the fake card is usable by torch
+    (problem,) = environment_problems(report, "rtx3090", plan_only=False)
+    assert problem.level == "error" and "rtx4090" in problem.what and "gpu.plan_only=true" in problem.fix
+    assert environment_problems(report, "rtx3090", plan_only=True) == []
+    assert environment_problems(report, "rtx4090", plan_only=False) == []
+
+
+def test_card_profile_without_any_gpu_is_an_error_unless_plan_only():
+    report = {"gpus": [], "torch": {"cuda_available": False, "cuda_build": None, "arch_list": []},
+              "nvidia_driver": None, "gpu_profile": None}
+    (problem,) = environment_problems(report, "rtx3090", plan_only=False)
+    assert "no usable NVIDIA GPU" in problem.what
+    assert environment_problems(report, "auto", plan_only=False) == []
+
+
+def test_several_gpus_and_a_cpu_only_torch_are_warned_about(monkeypatch):
+    fake_nvml.install(monkeypatch, count=2)
+    problems = environment_problems(environment_report(CATALOG), "auto", plan_only=False)
+    texts = [p.what for p in problems if p.level == "warning"]
+    assert any("2 GPUs" in text for text in texts)
+    assert any("torch" in text and "cannot use it" in text for text in texts)

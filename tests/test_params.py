@@ -2,10 +2,10 @@
 
 import pytest
 import yaml
-from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
 from conftest import ROOT
+from pipeline.errors import PipelineError
 
 
 def test_params_yaml_is_the_composed_default(compose):
@@ -26,6 +26,6 @@ def test_csv_data_watches_the_file_it_reads(compose):
     assert cfg.data.watch == "mine.csv"
 
 
-def test_unknown_group_option_is_rejected(compose):
-    with pytest.raises(MissingConfigException, match="nope"):
+def test_unknown_group_option_is_rejected_with_the_choices(compose):
+    with pytest.raises(PipelineError, match="unknown option 'nope' for config group 'model'.*minilm"):
         compose("model=nope")

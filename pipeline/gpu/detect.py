@@ -11,6 +11,8 @@ import platform
 from pathlib import Path
 from importlib.metadata import PackageNotFoundError, version
 
+from pipeline.gpu.catalog import derived_profile, match_profile
+
 PACKAGES = ("torch", "lightning", "transformers", "datasets", "tokenizers",
             "torchmetrics", "mlflow", "dvc", "hydra-core", "nvidia-ml-py")
 
@@ -72,9 +74,15 @@ def torch_cuda(nvml_found_gpus: bool) -> dict:
     }
 
 
-def environment_report() -> dict:
-    """A stable description of the machine: versions and hardware, no volatile readings."""
+def environment_report(catalog: dict[str, dict]) -> dict:
+    """A stable description of the machine: versions, hardware and GPU 0's catalog profile.
+
+    Nothing volatile (free memory, temperatures) goes in: the report is a dependency of resolve.
+    """
     driver, gpus = nvml_gpus()
+    profile = None
+    if gpus:
+        profile = match_profile(gpus[0]["name"], catalog) or derived_profile(gpus[0], next(iter(catalog.values())))
     return {
         "python": platform.python_version(),
         "platform": platform.system().lower(),
@@ -82,7 +90,23 @@ def environment_report() -> dict:
         "torch": torch_cuda(bool(gpus)),
         "nvidia_driver": driver,
         "gpus": gpus,
+        "gpu_profile": profile,
     }
+
+
+def memory_in_use() -> list[float]:
+    """GiB already used on each GPU (by other processes): volatile, so printed, never stored."""
+    import pynvml
+
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return []
+    try:
+        return [round(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).used / 2**30, 1)
+                for i in range(pynvml.nvmlDeviceGetCount())]
+    finally:
+        pynvml.nvmlShutdown()
 
 
 def _torch_build_version():

@@ -43,22 +43,28 @@ def pretrained_location(model: DictConfig) -> str:
 def build_tokenizer(model: DictConfig, train_texts: Iterable[str]) -> PreTrainedTokenizerBase:
     """The model's own tokenizer, or for `scratch` a WordPiece trained on the training texts."""
     if model.source == "scratch":
-        return _train_wordpiece(train_texts, model.vocab_size, model.max_seq_len)
+        return _train_wordpiece(train_texts, model.arch.vocab_size, model.max_seq_len)
     return AutoTokenizer.from_pretrained(pretrained_location(model))
 
 
-def build_model(model: DictConfig, labels: list[str], tokenizer: PreTrainedTokenizerBase):
+def build_model(model: DictConfig, labels: list[str], tokenizer: PreTrainedTokenizerBase,
+                attention: str = "sdpa"):
     """A sequence-classification model with a fresh head for `labels`."""
     label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                  "label2id": {label: i for i, label in enumerate(labels)}}
+                  "label2id": {label: i for i, label in enumerate(labels)}, "attn_implementation": attention}
     if model.source == "scratch":
-        config = BertConfig(
-            vocab_size=len(tokenizer), hidden_size=model.hidden_size,
-            num_hidden_layers=model.num_hidden_layers, num_attention_heads=model.num_attention_heads,
-            intermediate_size=model.intermediate_size, max_position_embeddings=max(512, model.max_seq_len),
-            pad_token_id=tokenizer.pad_token_id, **label_maps)
+        config = scratch_config(model.arch, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                **label_maps)
         return AutoModelForSequenceClassification.from_config(config)
     return AutoModelForSequenceClassification.from_pretrained(pretrained_location(model), **label_maps)
+
+
+def scratch_config(arch: DictConfig, **overrides) -> BertConfig:
+    """A BERT config from a conf/model `arch` block (what `scratch` builds and plan estimates)."""
+    values = {"vocab_size": arch.vocab_size, "hidden_size": arch.hidden_size,
+              "num_hidden_layers": arch.num_layers, "num_attention_heads": arch.num_heads,
+              "intermediate_size": arch.intermediate_size, "max_position_embeddings": arch.max_position_embeddings}
+    return BertConfig(**{**values, **overrides})
 
 
 def _train_wordpiece(texts: Iterable[str], vocab_size: int, max_len: int) -> PreTrainedTokenizerFast:

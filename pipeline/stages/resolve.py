@@ -12,10 +12,11 @@ from pipeline.params import load_params
 
 
 def main() -> None:
-    cfg = load_params("gpu", "train")
+    cfg = load_params("gpu", "model", "train")
     env = json.loads(paths.ENV_REPORT.read_text())
-    plan = resolve_plan(env, cfg.gpu, cfg.train)
+    plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train)
     write_yaml(paths.PLAN, plan)
+    print(f"resolve: planning for {plan['target']}")
     for key, value in plan["settings"].items():
         print(f"resolve: {key} = {value}  ({plan['reasons'][key]})")
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import paths
 from pipeline.atomic import atomic_dir
-from pipeline.errors import run_main
+from pipeline.errors import PipelineError, run_main
 from pipeline.models.curves import CurveRecorder
 from pipeline.models.datamodule import TextDataModule
 from pipeline.models.factory import build_model
@@ -31,13 +31,20 @@ MONITOR = "val/f1"
 def train(cfg: DictConfig, plan: dict) -> dict:
     """Fit, save the best model to models/trained, and return the training summary."""
     settings = plan["settings"]
+    if settings["accelerator"] == "gpu" and not torch.cuda.is_available():
+        raise PipelineError(f"the plan targets {plan['target']} but torch sees no GPU here", str(paths.PLAN),
+                            "train with -S gpu=auto, or run on the planned card (gpu.plan_only only plans)")
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(settings["matmul_precision"])
 
     datamodule = TextDataModule(settings["micro_batch_size"], settings["num_workers"], cfg.seed)
     labels = json.loads(paths.LABELS.read_text())
-    model = build_model(cfg.model, labels, datamodule.tokenizer)
+    model = build_model(cfg.model, labels, datamodule.tokenizer, settings["attention"])
+    if settings["gradient_checkpointing"]:
+        model.gradient_checkpointing_enable()
     module = TextClassifier(model, cfg.train.lr, cfg.train.weight_decay, cfg.train.warmup_ratio)
+    if settings["compile"]:
+        module.model = torch.compile(model)
 
     logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=tracking_uri(cfg.tracking),
                           run_name=f"{cfg.model.name}-{cfg.data.name}", tags=run_tags(cfg))

@@ -1,25 +1,38 @@
-"""Stage validate_env: record versions and hardware in a stable report; say what will be used."""
+"""Stage validate_env: record versions and hardware in a stable report; stop on problems, with the fix."""
 
 from __future__ import annotations
 
 from pipeline import paths
 from pipeline.atomic import write_json
-from pipeline.errors import run_main
-from pipeline.gpu.detect import environment_report
+from pipeline.errors import PipelineError, run_main
+from pipeline.gpu.catalog import load_catalog
+from pipeline.gpu.checks import environment_problems
+from pipeline.gpu.detect import environment_report, memory_in_use
 from pipeline.params import load_params
+
+BUSY_FRACTION = 0.10  # warn when other processes hold more than this share of a GPU's memory
 
 
 def main() -> None:
     cfg = load_params("gpu")
-    report = environment_report()
-    write_json(paths.ENV_REPORT, report)
+    report = environment_report(load_catalog())
     versions = ", ".join(f"{name} {v}" for name, v in report["packages"].items() if v)
     print(f"validate_env: python {report['python']}, {versions}")
-    if report["gpus"]:
-        names = ", ".join(f"{g['name']} (CC {g['compute_capability']})" for g in report["gpus"])
-        print(f"validate_env: NVIDIA driver {report['nvidia_driver']}; GPUs: {names}")
-    elif cfg.gpu.profile == "auto":
+    for gpu, used in zip(report["gpus"], memory_in_use()):
+        print(f"validate_env: GPU {gpu['index']} {gpu['name']} (CC {gpu['compute_capability']}, "
+              f"{gpu['memory_total_gib']} GiB), driver {report['nvidia_driver']}")
+        if used > BUSY_FRACTION * gpu["memory_total_gib"]:
+            print(f"validate_env: warning: {used} GiB of GPU {gpu['index']} is already in use by other processes; "
+                  f"the plan assumes the whole card: free it or expect out-of-memory")
+    if not report["gpus"] and cfg.gpu.profile == "auto":
         print("validate_env: no NVIDIA GPU found (NVML unavailable); gpu=auto falls back to the CPU")
+    problems = environment_problems(report, cfg.gpu.profile, cfg.gpu.plan_only)
+    for problem in problems:
+        print(f"validate_env: {problem}")
+    errors = [problem for problem in problems if problem.level == "error"]
+    if errors:
+        raise PipelineError(errors[0].what, "params.yaml gpu, this machine", errors[0].fix)
+    write_json(paths.ENV_REPORT, report)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,116 @@
+"""Environment problems, each with the fix: driver vs the torch build, kernels vs the card, profile vs card.
+
+Figures from ../shared/reference/gpus.md: minimum Linux driver per CUDA runtime, the
+minor-version compatibility floors, Blackwell's driver floor, and which wheels run which cards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.gpu.catalog import cc_value
+
+MIN_DRIVER = {"12.4": "550.54.14", "12.6": "560.28.03", "12.8": "570.26", "12.9": "575.51.03",
+              "13.0": "580.65.06"}
+COMPAT_FLOOR = {"12": "525", "13": "580"}  # minor-version compatibility: any 12.x runtime on >= 525
+BLACKWELL_DRIVER = "570"
+WHEEL_FOR_CC = [(7.5, "cu128 or newer"), (7.0, "cu126 (cu128+ dropped Volta)"),
+                (0.0, "cu126 (the last build with Pascal sm_61 kernels)")]
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: str  # "error" stops the pipeline, "warning" is printed
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.what} -> fix: {self.fix}"
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def driver_problems(driver: str | None, cuda_build: str | None, cc: str | None) -> list[Problem]:
+    """Is the NVIDIA driver new enough for torch's CUDA runtime (and for the card)?"""
+    if not driver or not cuda_build:
+        return []
+    problems = []
+    major = cuda_build.split(".")[0]
+    floor = COMPAT_FLOOR.get(major)
+    wanted = MIN_DRIVER.get(".".join(cuda_build.split(".")[:2]))
+    if floor and version_tuple(driver) < version_tuple(floor):
+        problems.append(Problem("error", f"NVIDIA driver {driver} is too old for torch's CUDA {cuda_build} build "
+                                         f"(needs >= {wanted or floor})",
+                                "update the driver, or install a torch build for an older CUDA"))
+    elif wanted and version_tuple(driver) < version_tuple(wanted):
+        problems.append(Problem("warning", f"NVIDIA driver {driver} is below {wanted}, the minimum for CUDA "
+                                           f"{cuda_build}; it runs through minor-version compatibility, but "
+                                           f"PTX JIT and newer features may fail", f"update the driver to >= {wanted}"))
+    if cc_value(cc) >= 10.0 and version_tuple(driver) < version_tuple(BLACKWELL_DRIVER):
+        problems.append(Problem("error", f"Blackwell (CC {cc}) needs driver >= {BLACKWELL_DRIVER}, "
+                                         f"this machine has {driver}", "update the driver"))
+    return problems
+
+
+def arch_problems(arch_list: list[str], cc: str, card_name: str, cuda_build: str | None) -> list[Problem]:
+    """Does the torch build carry kernels (sm_XY) or PTX (compute_XY) this card can run?"""
+    if not arch_list:
+        return []
+    major, minor = (int(part) for part in cc.split("."))
+    runs = False
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        arch_major, arch_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and arch_major == major and arch_minor <= minor:
+            runs = True  # binary compatible within a major version
+        if kind == "compute" and (arch_major, arch_minor) <= (major, minor):
+            runs = True  # PTX is JIT-compiled for newer cards
+    if runs:
+        return []
+    wheel = next(name for floor, name in WHEEL_FOR_CC if cc_value(cc) >= floor)
+    return [Problem("error", f"torch's CUDA {cuda_build} build has kernels for {', '.join(arch_list)} but "
+                             f"{card_name} is sm_{major}{minor}",
+                    f"install the {wheel} build of torch "
+                    f"(pip install torch --index-url https://download.pytorch.org/whl/<build>)")]
+
+
+def profile_problems(requested: str, plan_only: bool, detected: dict | None) -> list[Problem]:
+    """A named card profile must be the card this machine has, unless the run only plans."""
+    if requested in ("auto", "cpu") or plan_only:
+        return []
+    if detected is None:
+        return [Problem("error", f"gpu={requested} was requested but this machine has no usable NVIDIA GPU",
+                        "use -S gpu=auto (CPU fallback), or -S gpu.plan_only=true to plan without training")]
+    if detected["profile"] != requested:
+        return [Problem("error", f"gpu={requested} was requested but this machine has {detected['name']} "
+                                 f"(profile {detected['profile']})",
+                        f"use -S gpu=auto or -S gpu={detected['profile']}, "
+                        f"or -S gpu.plan_only=true to plan for {requested} without training")]
+    return []
+
+
+def environment_problems(report: dict, requested: str, plan_only: bool) -> list[Problem]:
+    """Every problem the report shows for GPU 0 and the requested profile."""
+    torch_info, card = report["torch"], report.get("gpu_profile")
+    problems = []
+    if report["gpus"]:
+        first = report["gpus"][0]
+        problems += driver_problems(report["nvidia_driver"], torch_info["cuda_build"], first["compute_capability"])
+        problems += arch_problems(torch_info["arch_list"], first["compute_capability"], first["name"],
+                                  torch_info["cuda_build"])
+        if not torch_info["cuda_available"]:
+            build = "a CPU-only build" if not torch_info["cuda_build"] else f"CUDA {torch_info['cuda_build']}"
+            problems.append(Problem("warning", f"NVML sees {first['name']} but torch ({build}) cannot use it; "
+                                               f"training falls back to the CPU", "install a CUDA build of torch"))
+        if len(report["gpus"]) > 1:
+            problems.append(Problem("warning", f"{len(report['gpus'])} GPUs found; this run uses GPU 0",
+                                    "pick another with CUDA_VISIBLE_DEVICES"))
+        if card and card["profile"] == "derived":
+            problems.append(Problem("warning", f"{first['name']} is not in the catalog (conf/gpu/): planning from "
+                                               f"NVML's CC {first['compute_capability']} and "
+                                               f"{first['memory_total_gib']} GiB", "add a profile for exact figures"))
+    usable = card if torch_info["cuda_available"] else None
+    problems += profile_problems(requested, plan_only, usable)
+    return problems

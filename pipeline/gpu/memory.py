@@ -1,0 +1,57 @@
+"""Training-memory estimate per GPU (../shared/reference/gpus.md, "Training memory").
+
+- weights + gradients + AdamW states: 16 bytes/parameter with fp32 master weights
+  (32-true and the *-mixed precisions), 8 in pure bf16/fp16 (`*-true` 16-bit).
+- activations per layer (Korthikanti et al. 2022), s = sequence, b = micro batch,
+  h = hidden, a = heads, for 16-bit activations: eager attention s*b*h*(34 + 5*a*s/h);
+  flash / memory-efficient SDPA 34*s*b*h; full checkpointing 2*s*b*h per layer plus one
+  layer recomputed. fp32 activations (32-true) take twice that.
+- CUDA context 0.4 GiB; a 12 % margin of the card is kept free.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+GIB = 2**30
+CUDA_CONTEXT_GIB = 0.4
+MARGIN = 0.12
+
+
+def state_bytes_per_param(precision: str) -> int:
+    return 8 if precision in ("bf16-true", "16-true") else 16
+
+
+def activation_bytes_per_layer(arch: DictConfig, seq_len: int, micro_batch: int, attention: str,
+                               precision: str) -> float:
+    """One transformer layer's stored activations for the backward pass."""
+    s, b, h, a = seq_len, micro_batch, arch.hidden_size, arch.num_heads
+    per_layer = s * b * h * (34 + 5 * a * s / h) if attention == "eager" else 34 * s * b * h
+    return per_layer * (2 if precision == "32-true" else 1)
+
+
+def estimate(arch: DictConfig, seq_len: int, micro_batch: int, precision: str, attention: str,
+             checkpointing: bool) -> dict[str, float]:
+    """Peak training memory in GiB, by part; `total` includes the CUDA context."""
+    params = arch.num_parameters
+    full_layer = activation_bytes_per_layer(arch, seq_len, micro_batch, attention, precision)
+    if checkpointing:
+        checkpoints = 2 * seq_len * micro_batch * arch.hidden_size * (2 if precision == "32-true" else 1)
+        activations = arch.num_layers * checkpoints + full_layer
+    else:
+        activations = arch.num_layers * full_layer
+    state = state_bytes_per_param(precision)
+    parts = {
+        "weights": params * (4 if state == 16 else 2) / GIB,
+        "gradients": params * (4 if state == 16 else 2) / GIB,
+        "optimizer_states": params * 8 / GIB if state == 16 else params * 4 / GIB,
+        "activations": activations / GIB,
+        "cuda_context": CUDA_CONTEXT_GIB,
+    }
+    parts["total"] = sum(parts.values())
+    return {key: round(value, 3) for key, value in parts.items()}
+
+
+def usable_gib(vram_gb: float) -> float:
+    """What a plan may fill: the card's memory less the safety margin."""
+    return vram_gb * (1 - MARGIN)

@@ -1,0 +1,46 @@
+"""`python -m pipeline.plan gpu=rtx3090 model=bert [model.max_seq_len=512 ...]`
+
+Prints the resolved plan (settings, reasons, memory breakdown) as YAML for any catalog card,
+offline and without that hardware; gpu=auto/cpu plan for this machine.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.compose import compose_config
+from pipeline.errors import run_main
+from pipeline.gpu.catalog import load_catalog
+from pipeline.gpu.detect import environment_report
+from pipeline.gpu.policy import resolve_plan
+
+NO_MACHINE = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
+
+
+def plan_for(cfg: DictConfig) -> dict:
+    """The plan resolve would write; a named card is planned without needing it (plan-only)."""
+    if cfg.gpu.profile in ("auto", "cpu"):
+        return resolve_plan(environment_report(load_catalog()), cfg.gpu, cfg.model, cfg.train)
+    gpu = OmegaConf.merge(cfg.gpu, {"plan_only": True})
+    return resolve_plan(NO_MACHINE, gpu, cfg.model, cfg.train)
+
+
+def main() -> None:
+    cfg = compose_config(sys.argv[1:])
+    plan = plan_for(cfg)
+    arch = cfg.model.arch
+    header = {
+        "card": plan["target"] if cfg.gpu.profile == "auto" else
+        f"{cfg.gpu.profile}: {cfg.gpu.name}, {cfg.gpu.vram_gb} GB, CC {cfg.gpu.compute_capability}",
+        "model": f"{cfg.model.name}: {arch.num_parameters / 1e6:.1f}M params, {arch.num_layers} layers, "
+                 f"hidden {arch.hidden_size}, max_seq_len {cfg.model.max_seq_len}",
+        "global_batch_size": cfg.train.global_batch_size,
+    }
+    print(yaml.safe_dump({**header, **plan}, sort_keys=False, width=120), end="")
+
+
+if __name__ == "__main__":
+    run_main(main)

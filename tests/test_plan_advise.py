@@ -1,0 +1,59 @@
+"""`python -m pipeline.plan` and `python -m pipeline.advise` work offline for any catalog card."""
+
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT, run
+from pipeline.advise import advise, table, training_flops_per_sample
+from pipeline.models.factory import scratch_config
+
+
+def test_plan_prints_settings_reasons_and_memory_for_a_card_this_machine_lacks():
+    result = run([sys.executable, "-m", "pipeline.plan", "gpu=rtx3090", "model=bert"], ROOT)
+    plan = yaml.safe_load(result.stdout)
+    assert plan["target"] == "rtx3090" and plan["settings"]["precision"] == "bf16-mixed"
+    assert set(plan["settings"]) == set(plan["reasons"])
+    assert {"weights", "gradients", "optimizer_states", "activations", "cuda_context", "total"} == set(plan["memory_gib"])
+
+
+def test_plan_error_is_one_line():
+    result = run([sys.executable, "-m", "pipeline.plan", "gpu=rtx3090", "model=bert", "model.max_seq_len=4096"],
+                 ROOT, check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "model.max_seq_len" in result.stderr
+
+
+def test_advise_covers_every_card_and_writes_table_and_chart(compose, tmp_path, monkeypatch):
+    cfg = compose("model=bert", "model.max_seq_len=512")
+    rows = advise(cfg)
+    assert len(rows) == len(list((ROOT / "conf/gpu").glob("*.yaml"))) - 2
+    by_card = {row["card"]: row for row in rows}
+    assert by_card["gtx1080ti"]["precision"] == "32-true" and by_card["h100_sxm"]["precision"] == "bf16-mixed"
+    assert by_card["h100_sxm"]["samples_per_s"] > by_card["rtx3090"]["samples_per_s"] > by_card["gtx1060"]["samples_per_s"]
+    assert "35% MFU" in table(rows, cfg)
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf").symlink_to(ROOT / "conf")
+    result = run([sys.executable, "-m", "pipeline.advise", "model=bert"], tmp_path)
+    assert "| rtx4090 |" in result.stdout
+    png = tmp_path / "reports/advise/bert_seq128.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "reports/advise/bert_seq128.md").read_text().count("\n| ") == len(rows) + 1  # + header
+
+
+def test_training_flops_match_6nd_for_short_sequences(compose):
+    arch = compose("model=bert").model.arch
+    per_token = training_flops_per_sample(arch, 1) / 1
+    non_embedding = arch.num_parameters - (arch.vocab_size + arch.max_position_embeddings) * arch.hidden_size
+    assert per_token == pytest.approx(6 * non_embedding, rel=1e-3)
+
+
+@pytest.mark.parametrize("name", ["minilm", "bert", "tiny"])
+def test_model_architecture_numbers_match_a_model_built_from_them(compose, name):
+    from transformers import AutoModelForSequenceClassification
+
+    arch = compose(f"model={name}").model.arch
+    model = AutoModelForSequenceClassification.from_config(scratch_config(arch, num_labels=2))
+    assert sum(p.numel() for p in model.parameters()) == arch.num_parameters

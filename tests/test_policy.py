@@ -1,0 +1,139 @@
+"""resolve's decisions for every catalog card, and the memory estimate behind them."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import ROOT
+from pipeline.errors import PipelineError
+from pipeline.gpu import memory
+from pipeline.gpu.catalog import load_catalog
+from pipeline.gpu.policy import resolve_plan
+from pipeline.plan import NO_MACHINE, plan_for
+
+CATALOG = load_catalog(ROOT / "conf")
+BY_ARCH = {arch: sorted(key for key, card in CATALOG.items() if card["arch"] == arch)
+           for arch in {card["arch"] for card in CATALOG.values()}}
+EXPECTED_PRECISION = {"pascal": "32-true", "volta": "16-mixed", "turing": "16-mixed", "ampere": "bf16-mixed",
+                      "ada": "bf16-mixed", "hopper": "bf16-mixed", "blackwell": "bf16-mixed"}
+
+
+def card_plan(compose, card, *overrides):
+    return plan_for(compose(f"gpu={card}", *overrides))
+
+
+@pytest.mark.parametrize("arch", sorted(EXPECTED_PRECISION))
+def test_every_card_of_an_architecture_gets_its_precision(compose, arch):
+    assert BY_ARCH[arch], f"no {arch} card in the catalog"
+    for card in BY_ARCH[arch]:
+        plan = card_plan(compose, card, "model=bert")
+        assert plan["settings"]["precision"] == EXPECTED_PRECISION[arch], card
+        assert plan["settings"]["accelerator"] == "gpu" and plan["target"] == card
+
+
+def test_no_card_below_cc_8_gets_bf16_or_tf32(compose):
+    for key, card in CATALOG.items():
+        settings = card_plan(compose, key)["settings"]
+        if float(card["compute_capability"]) < 8.0:
+            assert "bf16" not in settings["precision"] and settings["matmul_precision"] == "highest", key
+
+
+def test_gtx1080ti_gets_fp32_and_no_compile_even_when_asked(compose):
+    settings = card_plan(compose, "gtx1080ti", "train.compile=true")["settings"]
+    assert settings["precision"] == "32-true" and settings["compile"] is False
+
+
+@pytest.mark.parametrize("card, precision", [("rtx2080ti", "16-mixed"), ("rtx3090", "bf16-mixed"),
+                                             ("rtx4090", "bf16-mixed"), ("a100_80gb", "bf16-mixed"),
+                                             ("h100_sxm", "bf16-mixed")])
+def test_named_cards(compose, card, precision):
+    assert card_plan(compose, card)["settings"]["precision"] == precision
+
+
+def test_compile_is_opt_in_on_cc7_and_on_from_cc8(compose):
+    assert card_plan(compose, "rtx2080ti")["settings"]["compile"] is False
+    assert card_plan(compose, "rtx2080ti", "train.compile=true")["settings"]["compile"] is True
+    assert card_plan(compose, "a100_40gb")["settings"]["compile"] is True
+    assert card_plan(compose, "a100_40gb", "train.compile=false")["settings"]["compile"] is False
+
+
+def test_flash_attention_only_from_cc8_with_16bit(compose):
+    assert "flash" in card_plan(compose, "rtx3090")["reasons"]["attention"]
+    assert "memory_efficient" in card_plan(compose, "t4")["reasons"]["attention"]
+    assert "memory_efficient" in card_plan(compose, "gtx1080")["reasons"]["attention"]
+
+
+def test_bert_base_seq512_on_6gb_cards_shrinks_the_micro_batch_and_keeps_the_global_batch(compose):
+    roomy = card_plan(compose, "rtx3090", "model=bert", "model.max_seq_len=512", "train.global_batch_size=32")
+    assert roomy["settings"]["micro_batch_size"] == 32
+    for card in ("gtx1060", "rtx2060"):
+        plan = card_plan(compose, card, "model=bert", "model.max_seq_len=512", "train.global_batch_size=32")
+        settings = plan["settings"]
+        assert settings["micro_batch_size"] < 32
+        assert settings["micro_batch_size"] * settings["accumulate_grad_batches"] == 32
+        assert plan["memory_gib"]["total"] <= memory.usable_gib(6)
+
+
+LONG_CONTEXT = ["model=bert", "model.max_seq_len=16384", "model.arch.max_position_embeddings=16384"]
+
+
+def test_long_sequences_turn_on_checkpointing_when_micro_batch_1_does_not_fit(compose):
+    plan = card_plan(compose, "rtx2060", *LONG_CONTEXT)
+    assert plan["settings"]["gradient_checkpointing"] is True and plan["settings"]["micro_batch_size"] >= 1
+    assert "does not fit without it" in plan["reasons"]["gradient_checkpointing"]
+    without = memory.estimate(compose(*LONG_CONTEXT).model.arch, 16384, 1, "16-mixed", "sdpa", False)
+    assert without["total"] > memory.usable_gib(6)
+
+
+def test_a_model_too_big_for_the_card_names_memory_needed_and_cards_that_fit(compose):
+    bert_large = ["model=bert", "model.max_seq_len=512", "model.arch.num_layers=24", "model.arch.hidden_size=1024",
+                  "model.arch.num_heads=16", "model.arch.intermediate_size=4096", "model.arch.num_parameters=335000000"]
+    with pytest.raises(PipelineError) as err:
+        card_plan(compose, "gtx1060", *bert_large)
+    message = str(err.value)
+    assert "GiB even at micro batch 1 with activation checkpointing" in message
+    assert "max_seq_len" in message and "LoRA" in message and "rtx3090" in message and "gtx1060" not in message.split("fits:")[1]
+
+
+def test_sequence_longer_than_the_model_allows_is_rejected(compose):
+    with pytest.raises(PipelineError, match="exceeds bert's 512 positions"):
+        card_plan(compose, "rtx3090", "model=bert", "model.max_seq_len=1024")
+
+
+def test_auto_without_a_gpu_plans_for_the_cpu(compose):
+    env = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
+    cfg = compose()
+    plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train)
+    assert plan["target"] == "cpu" and plan["settings"]["precision"] == "32-true"
+    assert plan["settings"]["deterministic"] is True and plan["memory_gib"] is None
+    assert set(plan["settings"]) == set(plan["reasons"]) and all(plan["reasons"].values())
+
+
+def test_auto_with_a_usable_gpu_plans_for_its_profile(compose):
+    cfg = compose()
+    env = {"torch": {"cuda_available": True, "cuda_build": "12.6"}, "gpus": [{}], "gpu_profile": CATALOG["rtx4090"]}
+    plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train)
+    assert plan["target"] == "rtx4090" and plan["settings"]["precision"] == "bf16-mixed"
+
+
+def test_cpu_profile_wins_over_a_present_gpu(compose):
+    cfg = compose("gpu=cpu")
+    env = {"torch": {"cuda_available": True, "cuda_build": "12.6"}, "gpus": [{}], "gpu_profile": CATALOG["rtx4090"]}
+    assert resolve_plan(env, cfg.gpu, cfg.model, cfg.train)["target"] == "cpu"
+
+
+def test_memory_estimate_follows_the_reference_formulas():
+    arch = OmegaConf.create({"num_parameters": 100_000_000, "hidden_size": 768, "num_heads": 12, "num_layers": 12})
+    gib = memory.GIB
+    mixed = memory.estimate(arch, 512, 8, "bf16-mixed", "sdpa", checkpointing=False)
+    assert mixed["weights"] + mixed["gradients"] + mixed["optimizer_states"] == pytest.approx(16e8 / gib, abs=1e-3)
+    assert mixed["activations"] == pytest.approx(12 * 34 * 512 * 8 * 768 / gib, abs=1e-3)
+    eager = memory.estimate(arch, 512, 8, "bf16-mixed", "eager", checkpointing=False)
+    assert eager["activations"] == pytest.approx(12 * 512 * 8 * 768 * (34 + 5 * 12 * 512 / 768) / gib, abs=1e-3)
+    checkpointed = memory.estimate(arch, 512, 8, "bf16-mixed", "sdpa", checkpointing=True)
+    assert checkpointed["activations"] == pytest.approx((12 * 2 + 34) * 512 * 8 * 768 / gib, abs=1e-3)
+    pure = memory.estimate(arch, 512, 8, "bf16-true", "sdpa", checkpointing=False)
+    assert pure["weights"] + pure["gradients"] + pure["optimizer_states"] == pytest.approx(8e8 / gib, abs=1e-3)
+    fp32 = memory.estimate(arch, 512, 8, "32-true", "sdpa", checkpointing=False)
+    assert fp32["activations"] == pytest.approx(2 * mixed["activations"], abs=1e-3)
+    assert mixed["total"] == pytest.approx(sum(v for k, v in mixed.items() if k != "total"), abs=1e-2)
+    assert mixed["cuda_context"] == memory.CUDA_CONTEXT_GIB

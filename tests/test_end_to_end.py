@@ -3,6 +3,7 @@
 import json
 import sys
 
+import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import commit_all, run
@@ -60,3 +61,16 @@ def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project)
     assert wrapped.stderr.strip() == ("error: unknown option 'nope' for config group 'model' [model/ in conf] "
                                       "-> fix: use one of: bert, minilm, tiny")
     assert not (project / "data/processed").exists() and not (project / "reports").exists()
+
+
+def test_named_card_needs_that_card_unless_plan_only(project):
+    commit_all(project)
+    refused = run([sys.executable, "-m", "dvc", "exp", "run", "resolve", "-S", "gpu=rtx3090"], project, check=False)
+    assert refused.returncode != 0
+    assert "gpu.plan_only=true" in refused.stderr and not (project / "reports/env.json").exists()
+
+    run([sys.executable, "-m", "dvc", "exp", "run", "resolve", "-S", "gpu=rtx3090", "-S", "gpu.plan_only=true"],
+        project)
+    plan = yaml.safe_load((project / "reports/plan.yaml").read_text())
+    assert plan["target"] == "rtx3090" and plan["settings"]["precision"] == "bf16-mixed"
+    assert not (project / "data/processed").exists()

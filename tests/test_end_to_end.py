@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 from conftest import commit_all, run
 
 TINY = ["-S", "gpu=cpu", "-S", "model=tiny", "-S", "data=csv", "-S", "data.path=data/small.csv",
-        "-S", "data.text_column=body", "-S", "data.label_column=topic", "-S", "train.max_epochs=1"]
+        "-S", "data.text_column=body", "-S", "data.label_column=topic", "-S", "train.max_epochs=1",
+        "-S", "eval.gate.threshold=0"]
 
 
 def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
@@ -20,7 +21,8 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
     run([sys.executable, "-m", "dvc", "exp", "run", *TINY], project)
 
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert {"test/accuracy", "test/f1_macro", "test/precision/business", "test/recall/tech"} <= set(metrics)
+    assert {"test/accuracy", "test/f1_macro", "test/precision/business", "test/recall/tech",
+            "gate/passed"} <= set(metrics)
     assert all(0.0 <= value <= 1.0 for value in metrics.values())
     export = project / "models/export"
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= {p.name for p in export.iterdir()}
@@ -43,7 +45,8 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
 
     # Only fine-tuning params change: preprocess is cached, training runs again through the Hydra front end.
     rerun = run([sys.executable, "-m", "pipeline", "gpu=cpu", "model=tiny", "data=csv", "data.path=data/small.csv",
-                 "data.text_column=body", "data.label_column=topic", "train.max_epochs=1", "train.lr=0.002"],
+                 "data.text_column=body", "data.label_column=topic", "train.max_epochs=1", "eval.gate.threshold=0",
+                 "train.lr=0.002"],
                 project).stdout
     assert "Stage 'preprocess' didn't change, skipping" in rerun
     assert "Running stage 'train'" in rerun

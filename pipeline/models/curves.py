@@ -17,16 +17,24 @@ class CurveRecorder(L.Callback):
     def __init__(self):
         self.train_rows: list[dict] = []
         self.val_rows: list[dict] = []
+        self.round, self.step_offset, self.epoch_offset = 0, 0, 0
+
+    def start_round(self, index: int) -> None:
+        """Continue the curves across refinement rounds (each round's trainer counts from zero)."""
+        self.round = index
+        self.step_offset = self.train_rows[-1]["step"] if self.train_rows else 0
+        self.epoch_offset = self.val_rows[-1]["epoch"] + 1 if self.val_rows else 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.train_rows.append({"step": trainer.global_step, "epoch": trainer.current_epoch,
+        self.train_rows.append({"step": self.step_offset + trainer.global_step, "round": self.round,
+                                "epoch": self.epoch_offset + trainer.current_epoch,
                                 "train/loss": round(float(outputs["loss"]), 6)})
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking:
             return
         metrics = trainer.callback_metrics
-        self.val_rows.append({"epoch": trainer.current_epoch,
+        self.val_rows.append({"epoch": self.epoch_offset + trainer.current_epoch, "round": self.round,
                               **{name: round(float(metrics[name]), 6) for name in VAL_METRICS}})
 
     def write(self, folder: Path) -> None:

@@ -60,16 +60,23 @@ def metric_safe(label: str) -> str:
     return re.sub(r"[^\w\-. ]", "_", label)
 
 
+def gate_verdict(gate: dict) -> dict[str, float]:
+    """The validation gate's outcome as metrics beside the test metrics (DVC metrics are numbers)."""
+    return {"gate/passed": float(gate["passed"]), "gate/refine_rounds": float(gate["refine_rounds"]),
+            "gate/value": gate["value"], "gate/threshold": float(gate["threshold"])}
+
+
 def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     labels = json.loads(paths.LABELS.read_text())
+    training = json.loads(paths.TRAINING_SUMMARY.read_text())
     preds, targets = predict_test(device)
-    metrics = test_metrics(preds, targets, labels)
+    metrics = {**test_metrics(preds, targets, labels), **gate_verdict(training["gate"])}
     matrix = multiclass_confusion_matrix(preds, targets, len(labels)).tolist()
     write_json(paths.METRICS, metrics)
     write_csv(paths.PLOTS / "confusion.csv",
               [{"actual": labels[t], "predicted": labels[p]} for t, p in zip(targets.tolist(), preds.tolist())])
 
-    run_id = json.loads(paths.TRAINING_SUMMARY.read_text())["mlflow_run_id"]
+    run_id = training["mlflow_run_id"]
     mlflow = client(cfg.tracking)
     now = int(time.time() * 1000)
     mlflow.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import paths
 from pipeline.atomic import atomic_dir
-from pipeline.errors import run_main
+from pipeline.errors import PipelineError, run_main
 from pipeline.params import load_params
 
 MODEL_FILES = ("config.json", "model.safetensors")
@@ -68,9 +68,27 @@ def export(cfg: DictConfig) -> None:
         (out / "README.md").write_text(model_card(cfg, metrics, stats, plan), encoding="utf-8")
 
 
+def check_gate(cfg: DictConfig) -> None:
+    """After exporting for inspection: a failed gate stops the pipeline unless eval.fail_on_gate is false."""
+    gate = json.loads(paths.TRAINING_SUMMARY.read_text())["gate"]
+    if gate["passed"]:
+        return
+    missed = f"{gate['metric']} {gate['value']} < {gate['threshold']} (missed by {gate['threshold'] - gate['value']:.4f}) " \
+             f"after {gate['refine_rounds']} refine round(s)"
+    if not cfg.eval.fail_on_gate:
+        print(f"export: warning: quality gate failed: {missed}; eval.fail_on_gate=false, so carrying on")
+        return
+    raise PipelineError(f"quality gate failed: {missed}; the model was exported to {paths.EXPORT}/ for "
+                        f"inspection, not promoted", "params.yaml eval.gate",
+                        "add data, raise refine.max_rounds or train.max_epochs, or lower eval.gate.threshold "
+                        "(-S eval.fail_on_gate=false to only warn)")
+
+
 def main() -> None:
-    export(load_params("seed", "model", "data", "train"))
+    cfg = load_params("seed", "model", "data", "train", "eval")
+    export(cfg)
     print(f"export: model, tokenizer and model card in {paths.EXPORT}/")
+    check_gate(cfg)
 
 
 if __name__ == "__main__":

@@ -14,3 +14,4 @@ TRAINING_SUMMARY = TRAINED / "training.json"
 PLOTS = Path("reports/plots")
 METRICS = Path("reports/metrics.json")
 EXPORT = Path("models/export")
+REGISTRY = Path("reports/registry.json")

@@ -7,13 +7,14 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import commit_all, run
+from pipeline.predict import predict
 
 TINY = ["-S", "gpu=cpu", "-S", "model=tiny", "-S", "data=csv", "-S", "data.path=data/small.csv",
         "-S", "data.text_column=body", "-S", "data.label_column=topic", "-S", "train.max_epochs=1",
         "-S", "eval.gate.threshold=0"]
 
 
-def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
+def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monkeypatch):
     (project / "data").mkdir()
     small_frame.rename(columns={"text": "body", "label": "topic"}).to_csv(project / "data/small.csv", index=False)
     commit_all(project, "project with a small csv")
@@ -36,6 +37,20 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
     assert tracked.data.params["model/name"] == "tiny"
     assert tracked.data.tags["gpu_profile"] == "cpu" and len(tracked.data.tags["git_commit"]) == 40
 
+    registry = json.loads((project / "reports/registry.json").read_text())
+    assert registry["version"] == 1 and registry["champion"] is True  # first model whose gate passed
+    assert int(mlflow.get_model_version_by_alias("text-classifier", "champion").version) == 1
+
+    texts = small_frame["text"].tolist()[:6]
+    cli = run([sys.executable, "-m", "pipeline.predict", "models/export", *texts[:2]], project).stdout
+    assert [json.loads(line)["label"] for line in cli.splitlines()] == \
+        predict(str(export), texts[:2])["label"].tolist()
+    monkeypatch.chdir(project)  # predict reads the project's tracking store from params.yaml
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    labels = {source: predict(source, texts)["label"].tolist()
+              for source in (str(export), str(export / "model.onnx"), "models:/text-classifier@champion")}
+    assert len({tuple(found) for found in labels.values()}) == 1, labels
+
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], project).stdout
     assert "test/f1_macro" in shown
 
@@ -52,6 +67,14 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame):
     assert "Running stage 'train'" in rerun
     runs = mlflow.search_runs(experiment_ids=[tracked.info.experiment_id])
     assert len(runs) == 2
+    second = json.loads((project / "reports/metrics.json").read_text())
+    decision = json.loads((project / "reports/registry.json").read_text())
+    assert decision["version"] == 2
+    assert int(mlflow.get_model_version_by_alias("text-classifier", "challenger").version) == 2
+    assert second["champion/version"] == 1.0 and second["champion/test/f1_macro"] == metrics["test/f1_macro"]
+    better = second["test/f1_macro"] > metrics["test/f1_macro"]
+    assert decision["champion"] is better  # a worse (or equal) challenger does not take the champion alias
+    assert int(mlflow.get_model_version_by_alias("text-classifier", "champion").version) == (2 if better else 1)
 
 
 def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project):

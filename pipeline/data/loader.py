@@ -20,6 +20,11 @@ def load_processed() -> tuple[DatasetDict, PreTrainedTokenizerBase]:
     return dataset, AutoTokenizer.from_pretrained(paths.TOKENIZER)
 
 
+def split_texts(split: str) -> list[str]:
+    """The raw texts of one processed split (in dataset order)."""
+    return load_from_disk(str(paths.DATASET / split))["text"]
+
+
 def make_loader(split: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
                 shuffle: bool = False, num_workers: int = 0, seed: int = 0) -> DataLoader:
     generator = torch.Generator().manual_seed(seed) if shuffle else None

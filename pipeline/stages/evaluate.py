@@ -1,4 +1,7 @@
-"""Stage evaluate: the only reader of the test split; metrics to reports/ and to the training run."""
+"""Stage evaluate: the only reader of the test split; metrics to reports/ and to the training run.
+
+It also scores the current registry champion on the same test split, so export can decide promotion.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from transformers import AutoModelForSequenceClassification
 
 from pipeline import paths
 from pipeline.atomic import write_csv, write_json
-from pipeline.data.loader import load_processed, make_loader
+from pipeline.data.loader import load_processed, make_loader, split_texts
 from pipeline.errors import run_main
 from pipeline.params import load_params
+from pipeline.registry import score_champion
 from pipeline.tracking import client
 
 EVAL_BATCH = 64
@@ -71,13 +75,18 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     training = json.loads(paths.TRAINING_SUMMARY.read_text())
     preds, targets = predict_test(device)
     metrics = {**test_metrics(preds, targets, labels), **gate_verdict(training["gate"])}
+    mlflow = client(cfg.tracking)
+    champion = score_champion(mlflow, cfg.registry.model_name, split_texts("test"),
+                              [labels[i] for i in targets.tolist()])
+    if champion:
+        metrics.update({"champion/version": float(champion["version"]),
+                        "champion/test/f1_macro": champion["test/f1_macro"]})
     matrix = multiclass_confusion_matrix(preds, targets, len(labels)).tolist()
     write_json(paths.METRICS, metrics)
     write_csv(paths.PLOTS / "confusion.csv",
               [{"actual": labels[t], "predicted": labels[p]} for t, p in zip(targets.tolist(), preds.tolist())])
 
     run_id = training["mlflow_run_id"]
-    mlflow = client(cfg.tracking)
     now = int(time.time() * 1000)
     mlflow.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])
     mlflow.log_dict(run_id, {"labels": labels, "matrix": matrix}, "evaluation/confusion_matrix.json")
@@ -86,7 +95,7 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
 
 
 def main() -> None:
-    cfg = load_params("tracking")
+    cfg = load_params("tracking", "registry")
     plan = yaml.safe_load(paths.PLAN.read_text())
     device = "cuda" if plan["settings"]["accelerator"] == "gpu" else "cpu"
     metrics = evaluate(cfg, device)

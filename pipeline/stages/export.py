@@ -1,4 +1,8 @@
-"""Stage export: the best model as a Hugging Face folder with tokenizer and a model card."""
+"""Stage export: the best model as a Hugging Face folder, ONNX and a model card; registered in MLflow.
+
+The new version gets the alias `challenger`; `champion` moves to it only if the gate passed and its
+test/f1_macro beats the champion's on the same test split (scored by evaluate).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,24 @@ import shutil
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from transformers import AutoTokenizer
 
 from pipeline import paths
-from pipeline.atomic import atomic_dir
+from pipeline.atomic import atomic_dir, write_json
+from pipeline.data.loader import split_texts
 from pipeline.errors import PipelineError, run_main
+from pipeline.onnx_export import export_onnx
 from pipeline.params import load_params
+from pipeline.registry import CHAMPION, promotion, register
+from pipeline.tracking import client
 
 MODEL_FILES = ("config.json", "model.safetensors")
+ONNX_FILE = "model.onnx"
+PROMOTE_METRIC = "test/f1_macro"
+PARITY_EXAMPLES = 32  # validation texts (never test) on which ONNX Runtime must match PyTorch
 
 
-def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict) -> str:
+def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict) -> str:
     """A README.md that says what the model does, how well, and the config that made it."""
     rows = "\n".join(f"| {key} | {value} |" for key, value in metrics.items())
     return f"""---
@@ -42,6 +54,10 @@ classifier = pipeline("text-classification", model="path/to/this/folder")
 classifier("Shares rose after the results.")
 ```
 
+ONNX: `model.onnx` (opset {onnx_check["opset"]}, dynamic batch and sequence axes); ONNX Runtime matches
+PyTorch within {onnx_check["max_abs_logit_diff"]:.1e} (max |logit difference| on {onnx_check["checked_examples"]}
+validation texts; tolerance {onnx_check["tolerance"]}).
+
 ## Training plan
 
 ```yaml
@@ -56,16 +72,22 @@ classifier("Shares rose after the results.")
 """
 
 
-def export(cfg: DictConfig) -> None:
+def export(cfg: DictConfig) -> dict:
+    """Write models/export (weights, tokenizer, labels, ONNX, model card); return the ONNX parity check."""
     metrics = json.loads(paths.METRICS.read_text())
     stats = json.loads(paths.DATA_STATS.read_text())
     plan = yaml.safe_load(paths.PLAN.read_text())
+    tokenizer = AutoTokenizer.from_pretrained(paths.TOKENIZER)
+    parity_texts = split_texts("validation")[:PARITY_EXAMPLES]
     with atomic_dir(paths.EXPORT) as out:
         for name in MODEL_FILES:
             shutil.copy2(paths.TRAINED / name, out / name)
         shutil.copytree(paths.TOKENIZER, out, dirs_exist_ok=True)
         shutil.copy2(paths.LABELS, out / paths.LABELS.name)
-        (out / "README.md").write_text(model_card(cfg, metrics, stats, plan), encoding="utf-8")
+        onnx_check = export_onnx(paths.TRAINED, tokenizer, out / ONNX_FILE, parity_texts, cfg.model.max_seq_len)
+        (out / "onnx_check.json").write_text(json.dumps(onnx_check, indent=2) + "\n")
+        (out / "README.md").write_text(model_card(cfg, metrics, stats, plan, onnx_check), encoding="utf-8")
+    return onnx_check
 
 
 def check_gate(cfg: DictConfig) -> None:
@@ -84,10 +106,34 @@ def check_gate(cfg: DictConfig) -> None:
                         "(-S eval.fail_on_gate=false to only warn)")
 
 
+def register_and_promote(cfg: DictConfig) -> dict:
+    """Register models/export as a new version (alias challenger); move champion to it if it earned it."""
+    metrics = json.loads(paths.METRICS.read_text())
+    training = json.loads(paths.TRAINING_SUMMARY.read_text())
+    mlflow = client(cfg.tracking)
+    name, ours = cfg.registry.model_name, metrics[PROMOTE_METRIC]
+    version = register(mlflow, name, training["mlflow_run_id"], paths.EXPORT,
+                       {PROMOTE_METRIC: str(ours), "gate_passed": str(training["gate"]["passed"])})
+    champion = None
+    if "champion/version" in metrics:
+        champion = {"version": str(int(metrics["champion/version"])), PROMOTE_METRIC: metrics["champion/test/f1_macro"]}
+    promoted, reason = promotion(training["gate"]["passed"], PROMOTE_METRIC, ours, champion)
+    if promoted:
+        mlflow.set_registered_model_alias(name, CHAMPION, version.version)
+    decision = {"model_name": name, "version": int(version.version), "challenger": True, "champion": promoted,
+                "reason": reason, "model_uri": f"models:/{name}/{version.version}"}
+    write_json(paths.REGISTRY, decision)
+    return decision
+
+
 def main() -> None:
-    cfg = load_params("seed", "model", "data", "train", "eval")
-    export(cfg)
-    print(f"export: model, tokenizer and model card in {paths.EXPORT}/")
+    cfg = load_params("seed", "model", "data", "train", "eval", "tracking", "registry")
+    onnx_check = export(cfg)
+    print(f"export: model, tokenizer, ONNX (max |logit diff| {onnx_check['max_abs_logit_diff']:.1e}) and "
+          f"model card in {paths.EXPORT}/")
+    decision = register_and_promote(cfg)
+    print(f"export: registered {decision['model_name']} v{decision['version']} (challenger); "
+          f"champion: {'yes' if decision['champion'] else 'no'} ({decision['reason']})")
     check_gate(cfg)
 
 

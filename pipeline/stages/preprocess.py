@@ -27,6 +27,7 @@ def preprocess(cfg: DictConfig) -> dict:
     parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
     labels = sorted(frame["label"].unique())
     tokenizer = build_tokenizer(cfg.model, parts["train"]["text"])
+    tokenizer.model_max_length = cfg.model.max_seq_len  # inference truncates as training did
     dataset = tokenize(to_dataset(parts, labels), tokenizer, cfg.model.max_seq_len)
     with atomic_dir(paths.PROCESSED) as out:
         dataset.save_to_disk(out / paths.DATASET.name)

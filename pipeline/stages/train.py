@@ -108,7 +108,8 @@ def train(cfg: DictConfig, plan: dict) -> dict:
 def fit_round(module: TextClassifier, datamodule: TextDataModule, settings: dict, cfg: DictConfig,
               recorder: CurveRecorder, logger: MLFlowLogger, result: Round) -> Round:
     """Fit `result.max_epochs` epochs at `result.lr`; keep the best validation weights in memory."""
-    L.seed_everything(cfg.seed + result.index, workers=True)
+    if result.index:  # round 0 runs on the seed set at the start; each refinement on its own
+        L.seed_everything(cfg.seed + result.index, workers=True)
     module.hparams.lr = result.lr
     recorder.start_round(result.index)
     monitor = cfg.eval.gate.metric

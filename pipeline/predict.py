@@ -1,0 +1,80 @@
+"""`python -m pipeline.predict MODEL "text" ...` or `... MODEL --input file.csv [--text-column text]`
+
+MODEL is an exported folder (models/export), its ONNX file (models/export/model.onnx), or an
+MLflow model URI such as models:/text-classifier@champion (read from the tracking store in
+params.yaml, or MLFLOW_TRACKING_URI). Prints one JSON line per text:
+the label, its probability and every label's probability.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import PipelineError, run_main
+from pipeline.params import PARAMS_FILE, load_params
+from pipeline.serving import label_names, load_folder, predict_texts, probabilities_frame
+from pipeline.tracking import tracking_uri
+
+
+def predict(model: str, texts: list[str]) -> pd.DataFrame:
+    """Predictions from whichever kind of model `model` names."""
+    if model.startswith(("models:/", "runs:/")):
+        import mlflow.pyfunc
+
+        if PARAMS_FILE.exists():  # the project's tracking store, unless MLFLOW_TRACKING_URI says otherwise
+            mlflow.set_tracking_uri(tracking_uri(load_params("tracking").tracking))
+        return mlflow.pyfunc.load_model(model).predict(pd.DataFrame({"text": texts}))
+    path = Path(model)
+    if path.suffix == ".onnx" and path.is_file():
+        return _predict_onnx(path, texts)
+    if path.is_dir():
+        return predict_texts(*load_folder(path), texts)
+    raise PipelineError(f"no model at '{model}'", "MODEL argument",
+                        "give an exported folder, its model.onnx, or an MLflow URI like models:/NAME@champion")
+
+
+def _predict_onnx(path: Path, texts: list[str]) -> pd.DataFrame:
+    import onnxruntime as ort
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer, config = AutoTokenizer.from_pretrained(path.parent), AutoConfig.from_pretrained(path.parent)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    batch = tokenizer(texts, padding=True, truncation=True, return_tensors="np")
+    (logits,) = session.run(["logits"], {name: batch[name].astype(np.int64) for name in names})
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return probabilities_frame(probs / probs.sum(axis=1, keepdims=True), label_names(config))
+
+
+def read_texts(args: argparse.Namespace) -> list[str]:
+    if args.input is None:
+        if not args.texts:
+            raise PipelineError("no text to classify", "command line", 'pass "some text" or --input file.csv')
+        return args.texts
+    frame = pd.read_csv(args.input, dtype=str, keep_default_na=False)
+    if args.text_column not in frame.columns:
+        raise PipelineError(f"column '{args.text_column}' not found (columns: {', '.join(frame.columns)})",
+                            args.input, "pass --text-column <one of those columns>")
+    return frame[args.text_column].tolist()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.predict", description=__doc__.split("\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("texts", nargs="*")
+    parser.add_argument("--input", help="CSV file with the texts")
+    parser.add_argument("--text-column", default="text")
+    args = parser.parse_args()
+    texts = read_texts(args)
+    for text, row in zip(texts, predict(args.model, texts).to_dict("records")):
+        print(json.dumps({"text": text[:80], **{k: (round(v, 6) if isinstance(v, float) else v)
+                                                for k, v in row.items()}}))
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,67 @@
+"""MLflow model registry: register the exported model, alias it `challenger`, promote it to `champion`.
+
+A new version becomes champion only if the validation gate passed and its test metric beats the
+current champion's on the same test split (the first model: champion if the gate passed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+PIP_REQUIREMENTS = ["torch", "transformers", "tokenizers", "pandas", "mlflow"]
+
+
+def current_champion(client: MlflowClient, name: str):
+    """The champion model version, or None when there is none yet."""
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def register(client: MlflowClient, name: str, run_id: str, folder: Path, tags: dict[str, str]):
+    """Log `folder` as a pyfunc model in the training run and register it; returns the model version."""
+    from pipeline.serving import TextClassifierModel
+
+    mlflow.set_tracking_uri(client.tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(name="model", python_model=TextClassifierModel(),
+                                       artifacts={"model": str(folder)}, pip_requirements=PIP_REQUIREMENTS)
+    version = mlflow.register_model(info.model_uri, name, tags=tags)
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    return version
+
+
+def promotion(gate_passed: bool, metric: str, ours: float, champion: dict | None) -> tuple[bool, str]:
+    """Whether the challenger takes the champion alias, and why. `champion` holds its metric on our split."""
+    if not gate_passed:
+        return False, "the quality gate failed"
+    if champion is None:
+        return True, "first model that passed the gate"
+    theirs = champion[metric]
+    if ours > theirs:
+        return True, f"{metric} {ours} beats champion v{champion['version']}'s {theirs} on the same test split"
+    return False, f"{metric} {ours} does not beat champion v{champion['version']}'s {theirs} on the same test split"
+
+
+def score_champion(client: MlflowClient, name: str, texts: list[str], labels: list[str]) -> dict | None:
+    """The current champion's macro F1 on these test texts (None without a champion).
+
+    Scored by label name, so a champion trained on other data is compared on the same split.
+    """
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    version = current_champion(client, name)
+    if version is None:
+        return None
+    mlflow.set_tracking_uri(client.tracking_uri)
+    predicted = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}").predict(pd.DataFrame({"text": texts}))
+    score = f1_score(labels, predicted["label"].astype(str).tolist(), labels=sorted(set(labels)), average="macro",
+                     zero_division=0)
+    return {"version": version.version, "test/f1_macro": round(float(score), 6)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
@@ -11,9 +12,19 @@ from omegaconf import DictConfig
 from pipeline.params import params_hash
 
 
+SQLITE = "sqlite:///"
+
+
 def tracking_uri(tracking: DictConfig) -> str:
-    """MLFLOW_TRACKING_URI when set, else `tracking.uri` from params (sqlite:///mlflow.db by default)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or tracking.uri
+    """MLFLOW_TRACKING_URI when set, else `tracking.uri` from params (sqlite:///mlflow.db by default).
+
+    A relative sqlite path is made absolute: MLflow caches stores by URI, so the same relative
+    URI used from another directory in one process would otherwise reach the first directory's file.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.uri
+    if uri.startswith(SQLITE) and not uri.startswith(SQLITE + "/"):
+        uri = SQLITE + str(Path(uri[len(SQLITE):]).resolve())
+    return uri
 
 
 def git_commit() -> str:

@@ -3,9 +3,11 @@
 from pipeline.tracking import run_tags, tracking_uri
 
 
-def test_embedded_sqlite_store_is_the_default(compose, monkeypatch):
+def test_embedded_sqlite_store_is_the_default_made_absolute(compose, monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking_uri(compose().tracking) == "sqlite:///mlflow.db"
+    monkeypatch.chdir(tmp_path)
+    assert compose().tracking.uri == "sqlite:///mlflow.db"
+    assert tracking_uri(compose().tracking) == f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
 def test_environment_variable_overrides_the_store(compose, monkeypatch):

@@ -34,12 +34,21 @@ def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Pat
             "tolerance": TOLERANCE}
 
 
-def _max_difference(model, onnx_path: Path, tokenizer, texts: list[str], names: list[str], max_len: int) -> float:
+def onnx_session(onnx_path: Path):
     import onnxruntime as ort
 
+    return ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(session, batch) -> np.ndarray:
+    """ONNX Runtime logits for a tokenized batch; feeds the inputs the graph declares."""
+    inputs = {arg.name: np.asarray(batch[arg.name], dtype=np.int64) for arg in session.get_inputs()}
+    (logits,) = session.run(["logits"], inputs)
+    return logits
+
+
+def _max_difference(model, onnx_path: Path, tokenizer, texts: list[str], names: list[str], max_len: int) -> float:
     batch = tokenizer(texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (onnx_logits,) = session.run(["logits"], {name: batch[name].numpy() for name in names})
     with torch.inference_mode():
         torch_logits = model(**{name: batch[name] for name in names}).logits.numpy()
-    return float(np.abs(onnx_logits - torch_logits).max())
+    return float(np.abs(onnx_logits(onnx_session(onnx_path), batch) - torch_logits).max())

@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.errors import PipelineError, run_main
 from pipeline.params import PARAMS_FILE, load_params
-from pipeline.serving import label_names, load_folder, predict_texts, probabilities_frame
+from pipeline.serving import BATCH, label_names, load_folder, predict_texts, probabilities_frame
 from pipeline.tracking import tracking_uri
 
 
@@ -39,14 +39,15 @@ def predict(model: str, texts: list[str]) -> pd.DataFrame:
 
 
 def _predict_onnx(path: Path, texts: list[str]) -> pd.DataFrame:
-    import onnxruntime as ort
     from transformers import AutoConfig, AutoTokenizer
 
+    from pipeline.onnx_export import onnx_logits, onnx_session
+
     tokenizer, config = AutoTokenizer.from_pretrained(path.parent), AutoConfig.from_pretrained(path.parent)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    batch = tokenizer(texts, padding=True, truncation=True, return_tensors="np")
-    (logits,) = session.run(["logits"], {name: batch[name].astype(np.int64) for name in names})
+    session = onnx_session(path)
+    logits = np.concatenate([np.empty((0, config.num_labels), dtype=np.float32)] + [
+        onnx_logits(session, tokenizer(texts[start:start + BATCH], padding=True, truncation=True, return_tensors="np"))
+        for start in range(0, len(texts), BATCH)])
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     return probabilities_frame(probs / probs.sum(axis=1, keepdims=True), label_names(config))
 

@@ -58,6 +58,14 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     for stage in ("preprocess", "resolve", "train", "evaluate", "export"):
         assert f"Stage '{stage}' didn't change, skipping" in again
 
+    # The same experiment again with nothing cached (-f): the same weights and the same test metrics.
+    weights = (project / "models/trained/model.safetensors").read_bytes()
+    run([sys.executable, "-m", "dvc", "exp", "run", "-f", *TINY], project)
+    repeated = json.loads((project / "reports/metrics.json").read_text())
+    assert repeated == {**metrics, "champion/version": 1.0, "champion/test/f1_macro": metrics["test/f1_macro"]}
+    assert (project / "models/trained/model.safetensors").read_bytes() == weights
+    assert json.loads((project / "reports/registry.json").read_text())["champion"] is False  # equal is not better
+
     # Only fine-tuning params change: preprocess is cached, training runs again through the Hydra front end.
     rerun = run([sys.executable, "-m", "pipeline", "gpu=cpu", "model=tiny", "data=csv", "data.path=data/small.csv",
                  "data.text_column=body", "data.label_column=topic", "train.max_epochs=1", "eval.gate.threshold=0",
@@ -66,15 +74,15 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     assert "Stage 'preprocess' didn't change, skipping" in rerun
     assert "Running stage 'train'" in rerun
     runs = mlflow.search_runs(experiment_ids=[tracked.info.experiment_id])
-    assert len(runs) == 2
+    assert len(runs) == 3
     second = json.loads((project / "reports/metrics.json").read_text())
     decision = json.loads((project / "reports/registry.json").read_text())
-    assert decision["version"] == 2
-    assert int(mlflow.get_model_version_by_alias("text-classifier", "challenger").version) == 2
+    assert decision["version"] == 3
+    assert int(mlflow.get_model_version_by_alias("text-classifier", "challenger").version) == 3
     assert second["champion/version"] == 1.0 and second["champion/test/f1_macro"] == metrics["test/f1_macro"]
     better = second["test/f1_macro"] > metrics["test/f1_macro"]
     assert decision["champion"] is better  # a worse (or equal) challenger does not take the champion alias
-    assert int(mlflow.get_model_version_by_alias("text-classifier", "champion").version) == (2 if better else 1)
+    assert int(mlflow.get_model_version_by_alias("text-classifier", "champion").version) == (3 if better else 1)
 
 
 def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project):

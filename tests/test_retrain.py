@@ -1,45 +1,49 @@
-"""`python -m pipeline.retrain` as a scheduler runs it: nothing to do, then new data, then a failed gate."""
+"""`python -m pipeline.retrain` as a scheduler runs it: first run, nothing to do, new rows, a failed gate."""
 
 import json
 import sys
 
-import pytest
+from omegaconf import OmegaConf
 
 from conftest import commit_all, run
 
-# Each test runs the whole pipeline two or three times (about 3-4 minutes each here): `make test-all`.
-pytestmark = pytest.mark.slow
-
-SETTINGS = ["-S", "gpu=cpu", "-S", "model=tiny", "-S", "data=csv", "-S", "data.path=data/news.csv",
-            "-S", "train.max_epochs=1", "-S", "eval.gate.threshold=0"]
+SETTINGS = ["gpu=cpu", "model=tiny", "data=csv", "data.path=data/news.csv", "train.max_epochs=1",
+            "eval.gate.threshold=0"]
 
 
-def test_retrain_skips_unchanged_data_and_retrains_on_new_rows(project, small_frame):
+def retrain(project):
+    return run([sys.executable, "-m", "pipeline.retrain"], project, check=False)
+
+
+def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(project, small_frame, compose):
+    def write_params(*overrides):  # what `dvc exp run -S ...` would write; retrain runs `dvc repro` on it
+        (project / "params.yaml").write_text(OmegaConf.to_yaml(compose(*SETTINGS, *overrides)))
+
     (project / "data").mkdir()
-    first, extra = small_frame.iloc[:150], small_frame.iloc[150:]
-    first.to_csv(project / "data/news.csv", index=False)
+    first_rows, new_rows = small_frame.iloc[:150], small_frame.iloc[150:]
+    first_rows.to_csv(project / "data/news.csv", index=False)
+    write_params()
     commit_all(project)
-    run([sys.executable, "-m", "dvc", "exp", "run", *SETTINGS], project)
 
-    unchanged = run([sys.executable, "-m", "pipeline.retrain"], project)
-    assert "nothing to do" in unchanged.stdout
+    first = retrain(project)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "changed: " in first.stdout and "text-classifier v1: first model that passed the gate" in first.stdout
 
-    extra.to_csv(project / "data/news.csv", mode="a", header=False, index=False)
-    retrained = run([sys.executable, "-m", "pipeline.retrain"], project, check=False)
+    unchanged = retrain(project)
+    assert unchanged.returncode == 0 and "nothing to do" in unchanged.stdout
+
+    new_rows.to_csv(project / "data/news.csv", mode="a", header=False, index=False)
+    retrained = retrain(project)
     assert "changed: preprocess" in retrained.stdout
-    assert retrained.returncode in (0, 3), retrained.stderr[-2000:]
-    assert "text-classifier v2" in retrained.stdout
+    decision = json.loads((project / "reports/registry.json").read_text())
+    assert decision["version"] == 2 and "text-classifier v2" in retrained.stdout
+    assert retrained.returncode == (0 if decision["champion"] else 3), retrained.stderr[-2000:]
     assert json.loads((project / "reports/data_stats.json").read_text())["rows"]["train"] == 160
 
-
-def test_retrain_exits_3_when_the_gate_fails(project, small_frame):
-    (project / "data").mkdir()
-    small_frame.to_csv(project / "data/news.csv", index=False)
-    commit_all(project)
-    settings = [arg if arg != "eval.gate.threshold=0" else "eval.gate.threshold=1.01" for arg in SETTINGS]
-    settings += ["-S", "refine.max_rounds=0"]
-    failed = run([sys.executable, "-m", "dvc", "exp", "run", *settings], project, check=False)
-    assert failed.returncode != 0 and "quality gate failed" in failed.stderr
+    write_params("eval.gate.threshold=1.01", "refine.max_rounds=0")
+    failed = retrain(project)
+    assert failed.returncode == 3 and "quality gate failed" in failed.stderr
+    changed = next(line for line in failed.stdout.splitlines() if line.startswith("retrain: changed:"))
+    assert "train" in changed and "preprocess" not in changed
+    assert json.loads((project / "reports/registry.json").read_text())["champion"] is False
     assert (project / "models/export/model.onnx").exists()  # exported for inspection
-    result = run([sys.executable, "-m", "pipeline.retrain"], project, check=False)
-    assert result.returncode == 3 and "quality gate failed" in result.stderr

@@ -2,7 +2,7 @@
 
 Sources: `hub` (a Hugging Face name, downloaded), `local` (a folder), `packaged`
 (a Python package exposing get_model_path()), `scratch` (a BERT built from the
-config, with a WordPiece tokenizer trained on the training texts).
+config, with a byte-level BPE tokenizer trained on the training texts).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ def pretrained_location(model: DictConfig) -> str:
 
 
 def build_tokenizer(model: DictConfig, train_texts: Iterable[str]) -> PreTrainedTokenizerBase:
-    """The model's own tokenizer, or for `scratch` a WordPiece trained on the training texts."""
+    """The model's own tokenizer, or for `scratch` a byte-level BPE trained on the training texts."""
     if model.source == "scratch":
-        return _train_wordpiece(train_texts, model.arch.vocab_size, model.max_seq_len)
+        return _train_bpe(train_texts, model.arch.vocab_size, model.max_seq_len)
     return AutoTokenizer.from_pretrained(pretrained_location(model))
 
 
@@ -67,15 +67,21 @@ def scratch_config(arch: DictConfig, **overrides) -> BertConfig:
     return BertConfig(**{**values, **overrides})
 
 
-def _train_wordpiece(texts: Iterable[str], vocab_size: int, max_len: int) -> PreTrainedTokenizerFast:
+def _train_bpe(texts: Iterable[str], vocab_size: int, max_len: int) -> PreTrainedTokenizerFast:
+    """A lower-cased byte-level BPE (no unknown tokens), the same for the same texts on every run.
+
+    BPE rather than WordPiece: the WordPiece trainer numbers its `##` tokens in hash-map order, so
+    its vocabulary, and with it the whole pipeline, changes from one run to the next
+    (huggingface/tokenizers#1794).
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token=SPECIAL_TOKENS["unk_token"]))
+    tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS["unk_token"]))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()),
-                                        show_progress=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tokenizer.train_from_iterator(texts, trainer)
     cls, sep = SPECIAL_TOKENS["cls_token"], SPECIAL_TOKENS["sep_token"]
     tokenizer.post_processor = processors.TemplateProcessing(

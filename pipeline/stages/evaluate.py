@@ -23,7 +23,7 @@ from pipeline.atomic import write_csv, write_json
 from pipeline.data.loader import load_processed, make_loader, split_texts
 from pipeline.errors import run_main
 from pipeline.params import load_params
-from pipeline.registry import score_champion
+from pipeline.registry import champion_predictions
 from pipeline.tracking import client
 
 EVAL_BATCH = 64
@@ -46,7 +46,7 @@ def test_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) 
     n = len(labels)
     metrics = {
         "test/accuracy": multiclass_accuracy(preds, targets, n, average="micro"),
-        "test/f1_macro": multiclass_f1_score(preds, targets, n, average="macro"),
+        "test/f1_macro": macro_f1(preds, targets, n),
         "test/precision_macro": multiclass_precision(preds, targets, n, average="macro"),
         "test/recall_macro": multiclass_recall(preds, targets, n, average="macro"),
     }
@@ -57,6 +57,25 @@ def test_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) 
         for label, value in zip(labels, values):
             metrics[f"test/{name}/{metric_safe(label)}"] = value
     return {key: round(float(value), 6) for key, value in metrics.items()}
+
+
+def macro_f1(preds: torch.Tensor, targets: torch.Tensor, n: int) -> float:
+    """Macro F1 over the n labels; a prediction with id n (a label the data lacks) counts as a wrong class."""
+    return round(float(multiclass_f1_score(preds, targets, n + 1, average="macro")), 6)
+
+
+def score_champion(mlflow, name: str, targets: torch.Tensor, labels: list[str]) -> dict[str, float]:
+    """The registry champion's test macro F1 on this split, computed as ours (empty without a champion).
+
+    Scored by label name, so a champion trained on other data is compared on the same split.
+    """
+    champion = champion_predictions(mlflow, name, split_texts("test"))
+    if champion is None:
+        return {}
+    version, predicted = champion
+    ids = {label: i for i, label in enumerate(labels)}
+    preds = torch.tensor([ids.get(label, len(labels)) for label in predicted])
+    return {"champion/version": float(version), "champion/test/f1_macro": macro_f1(preds, targets, len(labels))}
 
 
 def metric_safe(label: str) -> str:
@@ -76,11 +95,7 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     preds, targets = predict_test(device)
     metrics = {**test_metrics(preds, targets, labels), **gate_verdict(training["gate"])}
     mlflow = client(cfg.tracking)
-    champion = score_champion(mlflow, cfg.registry.model_name, split_texts("test"),
-                              [labels[i] for i in targets.tolist()])
-    if champion:
-        metrics.update({"champion/version": float(champion["version"]),
-                        "champion/test/f1_macro": champion["test/f1_macro"]})
+    metrics.update(score_champion(mlflow, cfg.registry.model_name, targets, labels))
     matrix = multiclass_confusion_matrix(preds, targets, len(labels)).tolist()
     write_json(paths.METRICS, metrics)
     write_csv(paths.PLOTS / "confusion.csv",

@@ -16,8 +16,13 @@ def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict
     })
 
 
-def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_len: int) -> DatasetDict:
-    """Add input_ids/attention_mask (and token_type_ids where the tokenizer makes them)."""
-    return dataset.map(
-        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_len),
-        batched=True, desc="Tokenizing")
+def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase,
+             max_len: int) -> tuple[DatasetDict, dict[str, int]]:
+    """Add input_ids/attention_mask (and token_type_ids where the tokenizer makes them), cut to
+    `max_len` on the tokenizer's truncation side; also return how many examples per split were cut."""
+    tokenized = dataset.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_len),
+                            batched=True, desc="Tokenizing")
+    truncated = {name: sum(length > max_len for length in
+                           tokenizer(list(split["text"]), return_length=True, verbose=False)["length"])
+                 for name, split in dataset.items()}
+    return tokenized, truncated

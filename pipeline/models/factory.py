@@ -47,6 +47,12 @@ def build_tokenizer(model: DictConfig, train_texts: Iterable[str]) -> PreTrained
     return AutoTokenizer.from_pretrained(pretrained_location(model))
 
 
+def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str) -> None:
+    """Cut at `max_len` on `side`, and save that with the tokenizer so inference cuts as training did."""
+    tokenizer.model_max_length, tokenizer.truncation_side = max_len, side
+    tokenizer.init_kwargs.update(model_max_length=max_len, truncation_side=side)
+
+
 def build_model(model: DictConfig, labels: list[str], tokenizer: PreTrainedTokenizerBase,
                 attention: str = "sdpa"):
     """A sequence-classification model with a fresh head for `labels`."""

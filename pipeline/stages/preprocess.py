@@ -9,26 +9,28 @@ from omegaconf import DictConfig
 from pipeline import paths
 from pipeline.atomic import atomic_dir, write_json
 from pipeline.data.clean import clean
+from pipeline.data.labels import label_order
 from pipeline.data.sources import load_frame
 from pipeline.data.split import split
 from pipeline.data.tokenize import to_dataset, tokenize
 from pipeline.errors import PipelineError, run_main
-from pipeline.models.factory import build_tokenizer
+from pipeline.models.factory import build_tokenizer, set_truncation
 from pipeline.params import load_params
 
 
 def preprocess(cfg: DictConfig) -> dict:
     """Write data/processed (dataset, tokenizer, labels) and return the data stats."""
     frame = load_frame(cfg.data)
+    source_labels = frame.attrs.get("labels")
     frame, cleaning = clean(frame)
     if frame.empty:
         raise PipelineError("no usable rows after dropping empty texts and labels", str(cfg.data.path),
                             "check data.text_column and data.label_column point at the right columns")
     parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
-    labels = sorted(frame["label"].unique())
+    labels = label_order(set(frame["label"]), cfg.data.get("labels"), source_labels, "data.labels")
     tokenizer = build_tokenizer(cfg.model, parts["train"]["text"])
-    tokenizer.model_max_length = cfg.model.max_seq_len  # inference truncates as training did
-    dataset = tokenize(to_dataset(parts, labels), tokenizer, cfg.model.max_seq_len)
+    set_truncation(tokenizer, cfg.model.max_seq_len, cfg.data.truncation_side)
+    dataset, truncated = tokenize(to_dataset(parts, labels), tokenizer, cfg.model.max_seq_len)
     with atomic_dir(paths.PROCESSED) as out:
         dataset.save_to_disk(out / paths.DATASET.name)
         tokenizer.save_pretrained(out / paths.TOKENIZER.name)
@@ -38,8 +40,7 @@ def preprocess(cfg: DictConfig) -> dict:
         "labels": labels,
         "rows": {name: len(part) for name, part in parts.items()},
         "rows_per_label": {name: part["label"].value_counts().sort_index().to_dict() for name, part in parts.items()},
-        "at_max_seq_len": {name: sum(len(ids) >= cfg.model.max_seq_len for ids in dataset[name]["input_ids"])
-                      for name in dataset},
+        "truncated": {"max_seq_len": cfg.model.max_seq_len, "side": cfg.data.truncation_side, **truncated},
     }
     write_json(paths.DATA_STATS, stats)
     return stats

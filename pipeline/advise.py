@@ -24,11 +24,17 @@ RECOMPUTE = 4 / 3  # activation checkpointing re-runs the forward pass
 OUT_DIR = Path("reports/advise")
 
 
-def training_flops_per_sample(arch: DictConfig, seq_len: int) -> float:
-    """Forward + backward FLOPs: 6 x non-embedding params per token plus attention scores (12 L h s per token)."""
-    embedding = (arch.vocab_size + arch.max_position_embeddings) * arch.hidden_size
-    dense = 6 * (arch.num_parameters - embedding) * seq_len
-    attention = 12 * arch.num_layers * arch.hidden_size * seq_len**2
+def training_flops_per_sample(arch: DictConfig, seq_len: int, finetune: DictConfig | None = None) -> float:
+    """Forward + backward FLOPs: 6 x non-embedding params per token plus attention scores (12 L h s per token).
+
+    A frozen encoder (head_only) runs forward only (2 x); LoRA skips the frozen weights' gradients (4 x).
+    """
+    positions = arch.get("max_position_embeddings") or 0
+    embedding = (arch.vocab_size + positions) * arch.get("embedding_dim", arch.hidden_size)
+    mode = finetune.mode if finetune is not None else "full"
+    per_param = {"head_only": 2, "lora": 4}.get(mode, 6)
+    dense = per_param * (arch.num_parameters - embedding) * seq_len
+    attention = 0 if arch.family == "lstm" else per_param * 2 * arch.num_layers * arch.hidden_size * seq_len**2
     return dense + attention
 
 
@@ -44,13 +50,14 @@ def peak_tflops(card: dict, precision: str) -> tuple[float | None, str]:
 def advise(cfg: DictConfig) -> list[dict]:
     """One row per catalog card."""
     rows = []
-    flops = training_flops_per_sample(cfg.model.arch, cfg.model.max_seq_len)
+    flops = training_flops_per_sample(cfg.model.arch, cfg.model.max_seq_len, cfg.finetune)
     cards = sorted(load_catalog().items(), key=lambda item: (cc_value(item[1]["compute_capability"]),
                                                              item[1]["fp32_tflops"]))
     for key, card in cards:
         row = {"card": key, "vram_gb": card["vram_gb"], "cc": card["compute_capability"]}
         try:
-            plan = resolve_plan(NO_MACHINE, OmegaConf.create({**card, "plan_only": True}), cfg.model, cfg.train)
+            plan = resolve_plan(NO_MACHINE, OmegaConf.create({**card, "plan_only": True}), cfg.model, cfg.train,
+                                cfg.finetune)
         except PipelineError:
             rows.append({**row, "fits": False, "precision": None, "micro_batch": None, "checkpointing": None,
                          "peak_gib": None, "samples_per_s": None, "peak_tflops_used": None})

@@ -23,9 +23,9 @@ NO_MACHINE = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": []
 def plan_for(cfg: DictConfig) -> dict:
     """The plan resolve would write; a named card is planned without needing it (plan-only)."""
     if cfg.gpu.profile in ("auto", "cpu"):
-        return resolve_plan(environment_report(load_catalog()), cfg.gpu, cfg.model, cfg.train)
+        return resolve_plan(environment_report(load_catalog()), cfg.gpu, cfg.model, cfg.train, cfg.finetune)
     gpu = OmegaConf.merge(cfg.gpu, {"plan_only": True})
-    return resolve_plan(NO_MACHINE, gpu, cfg.model, cfg.train)
+    return resolve_plan(NO_MACHINE, gpu, cfg.model, cfg.train, cfg.finetune)
 
 
 def main() -> None:
@@ -37,6 +37,7 @@ def main() -> None:
         f"{cfg.gpu.profile}: {cfg.gpu.name}, {cfg.gpu.vram_gb} GB, CC {cfg.gpu.compute_capability}",
         "model": f"{cfg.model.name}: {arch.num_parameters / 1e6:.1f}M params, {arch.num_layers} layers, "
                  f"hidden {arch.hidden_size}, max_seq_len {cfg.model.max_seq_len}",
+        "finetune": cfg.finetune.mode,
         "global_batch_size": cfg.train.global_batch_size,
     }
     print(yaml.safe_dump({**header, **plan}, sort_keys=False, width=120), end="")

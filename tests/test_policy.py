@@ -122,7 +122,8 @@ def test_cpu_profile_wins_over_a_present_gpu(compose):
 
 
 def test_memory_estimate_follows_the_reference_formulas():
-    arch = OmegaConf.create({"num_parameters": 100_000_000, "hidden_size": 768, "num_heads": 12, "num_layers": 12})
+    arch = OmegaConf.create({"family": "bert", "num_parameters": 100_000_000, "hidden_size": 768, "num_heads": 12,
+                             "num_layers": 12})
     gib = memory.GIB
     mixed = memory.estimate(arch, 512, 8, "bf16-mixed", "sdpa", checkpointing=False)
     assert mixed["weights"] + mixed["gradients"] + mixed["optimizer_states"] == pytest.approx(16e8 / gib, abs=1e-3)

@@ -7,6 +7,10 @@
   flash / memory-efficient SDPA 34*s*b*h; full checkpointing 2*s*b*h per layer plus one
   layer recomputed. fp32 activations (32-true) take twice that.
 - CUDA context 0.4 GiB; a 12 % margin of the card is kept free.
+- Fine-tuning modes: every weight is held, but gradients and AdamW states only for the trained
+  ones (LoRA: 2*r*hidden per adapted matrix per layer; the head: about hidden*(hidden+2)). A
+  frozen encoder (head_only) runs without storing activations: one layer's working set is counted.
+- LSTM baseline: about 12*s*b*h bytes of 16-bit activations per layer (gates, cell and output states).
 """
 
 from __future__ import annotations
@@ -24,18 +28,36 @@ def state_bytes_per_param(precision: str) -> int:
 
 def activation_bytes_per_layer(arch: DictConfig, seq_len: int, micro_batch: int, attention: str,
                                precision: str) -> float:
-    """One transformer layer's stored activations for the backward pass."""
-    s, b, h, a = seq_len, micro_batch, arch.hidden_size, arch.num_heads
-    per_layer = s * b * h * (34 + 5 * a * s / h) if attention == "eager" else 34 * s * b * h
+    """One layer's stored activations for the backward pass."""
+    s, b, h = seq_len, micro_batch, arch.hidden_size
+    if arch.family == "lstm":
+        per_layer = 12 * s * b * h
+    elif attention == "eager":
+        per_layer = s * b * h * (34 + 5 * arch.num_heads * s / h)
+    else:
+        per_layer = 34 * s * b * h
     return per_layer * (2 if precision == "32-true" else 1)
 
 
+def trainable_parameters(arch: DictConfig, finetune: DictConfig | None) -> int:
+    """About how many parameters a fine-tuning mode trains (all of them when `finetune` is None)."""
+    mode = finetune.mode if finetune is not None else "full"
+    head = arch.hidden_size * (arch.hidden_size + 2)
+    if mode == "head_only":
+        return head
+    if mode == "lora":
+        return 2 * finetune.r * arch.hidden_size * len(arch.get("lora_targets") or []) * arch.num_layers + head
+    return arch.num_parameters
+
+
 def estimate(arch: DictConfig, seq_len: int, micro_batch: int, precision: str, attention: str,
-             checkpointing: bool) -> dict[str, float]:
+             checkpointing: bool, finetune: DictConfig | None = None) -> dict[str, float]:
     """Peak training memory in GiB, by part; `total` includes the CUDA context."""
-    params = arch.num_parameters
+    params, trained = arch.num_parameters, trainable_parameters(arch, finetune)
     full_layer = activation_bytes_per_layer(arch, seq_len, micro_batch, attention, precision)
-    if checkpointing:
+    if finetune is not None and finetune.mode == "head_only":
+        activations = full_layer
+    elif checkpointing:
         checkpoints = 2 * seq_len * micro_batch * arch.hidden_size * (2 if precision == "32-true" else 1)
         activations = arch.num_layers * checkpoints + full_layer
     else:
@@ -43,8 +65,8 @@ def estimate(arch: DictConfig, seq_len: int, micro_batch: int, precision: str, a
     state = state_bytes_per_param(precision)
     parts = {
         "weights": params * (4 if state == 16 else 2) / GIB,
-        "gradients": params * (4 if state == 16 else 2) / GIB,
-        "optimizer_states": params * 8 / GIB if state == 16 else params * 4 / GIB,
+        "gradients": trained * (4 if state == 16 else 2) / GIB,
+        "optimizer_states": trained * 8 / GIB if state == 16 else trained * 4 / GIB,
         "activations": activations / GIB,
         "cuda_context": CUDA_CONTEXT_GIB,
     }

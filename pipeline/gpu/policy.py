@@ -27,13 +27,17 @@ class Decisions:
         self.settings[key], self.reasons[key] = value, reason
 
 
-def resolve_plan(env: dict, gpu: DictConfig, model: DictConfig, train: DictConfig) -> dict:
-    """The plan: target card, settings, reasons and (on a GPU) the memory breakdown."""
+def resolve_plan(env: dict, gpu: DictConfig, model: DictConfig, train: DictConfig,
+                 finetune: DictConfig | None = None) -> dict:
+    """The plan: target card, settings, reasons and (on a GPU) the memory breakdown.
+
+    `finetune` (conf/finetune) changes what memory training needs; None means full fine-tuning.
+    """
     _check_sequence_length(model)
     _check_batch(train.global_batch_size)
     decide = Decisions()
     card = _choose_target(decide, env, gpu)
-    breakdown = _plan_gpu(decide, card, model, train) if card else _plan_cpu(decide, train)
+    breakdown = _plan_gpu(decide, card, model, train, finetune) if card else _plan_cpu(decide, train)
     return {"target": card["profile"] if card else "cpu", "settings": decide.settings,
             "reasons": decide.reasons, "memory_gib": breakdown}
 
@@ -76,7 +80,8 @@ def _plan_cpu(decide: Decisions, train: DictConfig) -> None:
     decide("deterministic", True, "CPU: fully deterministic, so a re-run reproduces the metrics")
 
 
-def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, train: DictConfig) -> dict:
+def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, train: DictConfig,
+              finetune: DictConfig | None) -> dict:
     cc = cc_value(card["compute_capability"])
     precision, reason = choose_precision(card)
     decide("precision", precision, reason)
@@ -87,7 +92,7 @@ def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, train: DictConfi
     kernel, reason = sdpa_kernel(cc, precision)
     decide("attention", "sdpa", f"scaled_dot_product_attention; expected kernel {kernel}: {reason}")
     micro, checkpointing, breakdown = fit_micro_batch(card, model, train.global_batch_size, precision,
-                                                      _attention_for_memory(kernel))
+                                                      _attention_for_memory(kernel), finetune)
     usable = memory.usable_gib(card["vram_gb"])
     decide("micro_batch_size", micro,
            f"largest divisor of the global batch {train.global_batch_size} whose estimate "
@@ -127,28 +132,31 @@ def _attention_for_memory(kernel: str) -> str:
 
 
 def fit_micro_batch(card: dict, model: DictConfig, global_batch: int, precision: str,
-                    attention: str) -> tuple[int, bool, dict]:
+                    attention: str, finetune: DictConfig | None = None) -> tuple[int, bool, dict]:
     """(micro batch, checkpointing, estimate): the largest divisor that fits, checkpointing only if needed."""
     usable = memory.usable_gib(card["vram_gb"])
     divisors = [n for n in range(global_batch, 0, -1) if global_batch % n == 0]
-    for checkpointing in (False, True):
+    for checkpointing in (False, True) if model.arch.family != "lstm" else (False,):
         for micro in divisors:
-            breakdown = memory.estimate(model.arch, model.max_seq_len, micro, precision, attention, checkpointing)
+            breakdown = memory.estimate(model.arch, model.max_seq_len, micro, precision, attention, checkpointing,
+                                        finetune)
             if breakdown["total"] <= usable:
                 return micro, checkpointing, breakdown
-    raise _does_not_fit(card, model, breakdown, usable)
+    raise _does_not_fit(card, model, breakdown, usable, finetune)
 
 
-def fits_at_all(card: dict, model: DictConfig) -> bool:
+def fits_at_all(card: dict, model: DictConfig, finetune: DictConfig | None = None) -> bool:
     """Whether micro batch 1 with checkpointing fits this card (used to suggest cards)."""
     precision, _ = choose_precision(card)
     kernel, _ = sdpa_kernel(cc_value(card["compute_capability"]), precision)
-    need = memory.estimate(model.arch, model.max_seq_len, 1, precision, _attention_for_memory(kernel), True)
+    need = memory.estimate(model.arch, model.max_seq_len, 1, precision, _attention_for_memory(kernel), True,
+                           finetune)
     return need["total"] <= memory.usable_gib(card["vram_gb"])
 
 
-def _does_not_fit(card: dict, model: DictConfig, breakdown: dict, usable: float) -> PipelineError:
-    fitting = [key for key, other in load_catalog().items() if fits_at_all(other, model)]
+def _does_not_fit(card: dict, model: DictConfig, breakdown: dict, usable: float,
+                  finetune: DictConfig | None) -> PipelineError:
+    fitting = [key for key, other in load_catalog().items() if fits_at_all(other, model, finetune)]
     cards = ", ".join(fitting) if fitting else "none in the catalog"
     return PipelineError(
         f"{model.name} at max_seq_len {model.max_seq_len} needs {breakdown['total']} GiB even at micro batch 1 "
@@ -171,8 +179,8 @@ def _choose_compile(decide: Decisions, cc: float, requested) -> None:
 
 
 def _check_sequence_length(model: DictConfig) -> None:
-    limit = model.arch.max_position_embeddings
-    if model.max_seq_len > limit:
+    limit = model.arch.get("max_position_embeddings")
+    if limit is not None and model.max_seq_len > limit:
         raise PipelineError(f"max_seq_len {model.max_seq_len} exceeds {model.name}'s {limit} positions",
                             "params.yaml model.max_seq_len", f"set -S model.max_seq_len={limit} or less")
 

@@ -1,8 +1,8 @@
 """Build tokenizers and sequence-classification models from a conf/model entry.
 
 Sources: `hub` (a Hugging Face name, downloaded), `local` (a folder), `packaged`
-(a Python package exposing get_model_path()), `scratch` (a BERT built from the
-config, with a byte-level BPE tokenizer trained on the training texts).
+(a Python package exposing get_model_path()), `scratch` (built from the `arch` block,
+with a byte-level BPE tokenizer trained on the training texts).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from omegaconf import DictConfig
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
+from omegaconf import DictConfig, OmegaConf
+from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig,
                           PreTrainedTokenizerBase, PreTrainedTokenizerFast)
 
 from pipeline.errors import PipelineError
@@ -41,10 +41,17 @@ def pretrained_location(model: DictConfig) -> str:
 
 
 def build_tokenizer(model: DictConfig, train_texts: Iterable[str]) -> PreTrainedTokenizerBase:
-    """The model's own tokenizer, or for `scratch` a byte-level BPE trained on the training texts."""
+    """The model's own tokenizer, or for `scratch` a byte-level BPE trained on the training texts.
+
+    A tokenizer without a padding token (GPT-2) pads with its end-of-text token.
+    """
     if model.source == "scratch":
         return _train_bpe(train_texts, model.arch.vocab_size, model.max_seq_len)
-    return AutoTokenizer.from_pretrained(pretrained_location(model))
+    location = pretrained_location(model)
+    tokenizer = _from_pretrained(AutoTokenizer, location, model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str) -> None:
@@ -54,23 +61,62 @@ def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str) 
 
 
 def build_model(model: DictConfig, labels: list[str], tokenizer: PreTrainedTokenizerBase,
-                attention: str = "sdpa"):
-    """A sequence-classification model with a fresh head for `labels`."""
+                attention: str = "sdpa", start_from: Path | None = None):
+    """A sequence-classification model with a fresh head for `labels`.
+
+    `start_from`: a folder of pretrained weights for a `scratch` model (the pretrain stage's output).
+    """
     label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                  "label2id": {label: i for i, label in enumerate(labels)}, "attn_implementation": attention}
-    if model.source == "scratch":
-        config = scratch_config(model.arch, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                                **label_maps)
+                  "label2id": {label: i for i, label in enumerate(labels)},
+                  "pad_token_id": tokenizer.pad_token_id}
+    if model.arch.family != "lstm":
+        label_maps["attn_implementation"] = attention
+    if model.source == "scratch" and start_from is None:
+        config = scratch_config(model.arch, vocab_size=len(tokenizer), **label_maps)
         return AutoModelForSequenceClassification.from_config(config)
-    return AutoModelForSequenceClassification.from_pretrained(pretrained_location(model), **label_maps)
+    location = str(start_from) if start_from is not None else pretrained_location(model)
+    return _from_pretrained(AutoModelForSequenceClassification, location, model, **label_maps)
 
 
-def scratch_config(arch: DictConfig, **overrides) -> BertConfig:
-    """A BERT config from a conf/model `arch` block (what `scratch` builds and plan estimates)."""
+def _from_pretrained(auto_class, location: str, model: DictConfig, **kwargs):
+    """auto_class.from_pretrained, with a clear error when a hub model cannot be fetched (offline)."""
+    try:
+        return auto_class.from_pretrained(location, **kwargs)
+    except OSError as err:
+        if model.source != "hub":
+            raise
+        raise PipelineError(f"cannot load '{location}' from the Hugging Face hub ({str(err).splitlines()[0]})",
+                            "model.path",
+                            f"download it once with network (huggingface-cli download {location} --local-dir "
+                            f"models/{model.name}), then -S model.source=local -S model.path=models/{model.name}") from None
+
+
+# Our `arch` keys -> the names a family's transformers config uses where they differ.
+CONFIG_NAMES = {
+    "distilbert": {"hidden_size": "dim", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+                   "intermediate_size": "hidden_dim"},
+    "gpt2": {"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+             "intermediate_size": "n_inner", "max_position_embeddings": "n_positions"},
+}
+
+
+def scratch_config(arch: DictConfig, **overrides) -> PretrainedConfig:
+    """The transformers config a conf/model `arch` block describes (what `scratch` builds, plan estimates).
+
+    `arch.family` is a transformers model type (bert, distilbert, roberta, deberta-v2, gpt2) or lstm;
+    `arch.config` holds family-specific settings.
+    """
+    extra = OmegaConf.to_container(arch.config) if arch.get("config") else {}
+    if arch.family == "lstm":
+        from pipeline.models.lstm import lstm_config
+
+        return lstm_config(arch, **{**extra, **overrides})
     values = {"vocab_size": arch.vocab_size, "hidden_size": arch.hidden_size,
               "num_hidden_layers": arch.num_layers, "num_attention_heads": arch.num_heads,
               "intermediate_size": arch.intermediate_size, "max_position_embeddings": arch.max_position_embeddings}
-    return BertConfig(**{**values, **overrides})
+    names = CONFIG_NAMES.get(arch.family, {})
+    values = {names.get(key, key): value for key, value in values.items()}
+    return AutoConfig.for_model(arch.family, **{**values, **extra, **overrides})
 
 
 def _train_bpe(texts: Iterable[str], vocab_size: int, max_len: int) -> PreTrainedTokenizerFast:

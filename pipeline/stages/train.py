@@ -23,6 +23,7 @@ from pipeline.errors import PipelineError, run_main
 from pipeline.models.curves import CurveRecorder
 from pipeline.models.datamodule import TextDataModule
 from pipeline.models.factory import build_model
+from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 from pipeline.models.module import TextClassifier
 from pipeline.params import load_params
 from pipeline.tracking import run_tags, tracking_uri
@@ -65,13 +66,18 @@ def train(cfg: DictConfig, plan: dict) -> dict:
     model = build_model(cfg.model, labels, datamodule.tokenizer, settings["attention"])
     if settings["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
+        if cfg.finetune.mode != "full":
+            model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
+    model = apply_finetune(model, cfg.finetune, cfg.model.arch)
+    counts = parameter_counts(model)
     module = TextClassifier(model, cfg.train.lr, cfg.train.weight_decay, cfg.train.warmup_ratio)
     if settings["compile"]:
         module.model = torch.compile(model)
 
     logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=tracking_uri(cfg.tracking),
                           run_name=f"{cfg.model.name}-{cfg.data.name}", tags=run_tags(cfg))
-    logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "plan": settings})
+    logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "plan": settings,
+                            "parameters": counts})
     recorder = CurveRecorder()
 
     # Round 0, then refinement rounds while the gate fails: each continues from the best weights so far
@@ -92,13 +98,16 @@ def train(cfg: DictConfig, plan: dict) -> dict:
     module.load_state_dict(best.state_dict)
 
     passed = best.score >= gate.threshold
-    summary = {"mlflow_run_id": logger.run_id, "best_round": best.index, "best_epoch": best.best_epoch,
+    summary = {"mlflow_run_id": logger.run_id, "finetune": cfg.finetune.mode, "parameters": counts,
+               "best_round": best.index, "best_epoch": best.best_epoch,
                gate.metric: round(best.score, 6), "rounds": [r.summary() for r in rounds],
                "gate": {"metric": gate.metric, "threshold": gate.threshold, "value": round(best.score, 6),
                         "passed": passed, "refine_rounds": len(rounds) - 1}}
     logger.experiment.log_metric(logger.run_id, "gate/passed", float(passed))
     with atomic_dir(paths.TRAINED) as out:
-        model.save_pretrained(out, safe_serialization=True)
+        if cfg.finetune.mode == "lora":
+            model.save_pretrained(out / "adapter")  # the adapter alone, for reuse on the same base model
+        merged(model).save_pretrained(out, safe_serialization=True)
         (out / paths.TRAINING_SUMMARY.name).write_text(json.dumps(summary, indent=2) + "\n")
     recorder.write(paths.PLOTS)
     logger.experiment.log_artifact(logger.run_id, str(paths.PLAN))
@@ -140,7 +149,7 @@ def nested_logger(tracking: DictConfig, parent: MLFlowLogger, index: int, change
 
 
 def main() -> None:
-    cfg = load_params("seed", "gpu", "model", "data", "train", "tracking", "eval", "refine")
+    cfg = load_params("seed", "gpu", "model", "finetune", "data", "train", "tracking", "eval", "refine")
     plan = yaml.safe_load(paths.PLAN.read_text())
     summary = train(cfg, plan)
     gate = summary["gate"]

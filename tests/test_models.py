@@ -1,0 +1,116 @@
+"""Model configs and fine-tuning modes: every architecture builds offline, LoRA and head-only train what they say."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from transformers import AutoModelForSequenceClassification
+
+from conftest import ROOT, tool_env
+from pipeline.gpu.memory import estimate, trainable_parameters
+from pipeline.models.factory import build_model, build_tokenizer, scratch_config
+from pipeline.models.finetune import apply_finetune, merged, parameter_counts
+
+MODELS = sorted(path.stem for path in (ROOT / "conf/model").glob("*.yaml"))
+LABELS = ["business", "politics", "sports"]
+SMALL = {"num_layers": 2, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64, "vocab_size": 300,
+         "embedding_dim": 16}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_config_builds_a_small_model_of_its_architecture(compose, name):
+    arch = compose(f"model={name}").model.arch
+    small = OmegaConf.merge(arch, {key: value for key, value in SMALL.items() if key in arch})
+    config = scratch_config(small, num_labels=len(LABELS), pad_token_id=0)
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    batch = {"input_ids": torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]]),
+             "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])}
+    assert model(**batch).logits.shape == (2, len(LABELS))
+    top_level = {module_name.split(".")[0] for module_name, _ in model.named_modules()}
+    assert set(arch.head_modules) <= top_level, f"{name}: head modules {list(arch.head_modules)} not in the model"
+    leaves = {module_name.rsplit(".", 1)[-1] for module_name, _ in model.named_modules()}
+    assert set(arch.get("lora_targets") or []) <= leaves, f"{name}: LoRA targets missing"
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "lstm"])
+def test_architecture_numbers_give_the_stated_parameter_count(compose, name):
+    arch = compose(f"model={name}").model.arch
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(scratch_config(arch, num_labels=2))
+    assert sum(p.numel() for p in model.parameters()) == arch.num_parameters
+
+
+@pytest.fixture(scope="module")
+def minilm(small_frame):
+    from pipeline.compose import compose_config
+
+    cfg = compose_config(["model=minilm"], conf_dir=ROOT / "conf")
+    return cfg, build_tokenizer(cfg.model, []), small_frame["text"].tolist()[:8]
+
+
+def train_steps(model, tokenizer, texts, steps=3, lr=5e-3):
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    labels = torch.arange(len(texts)) % len(LABELS)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(**batch, labels=labels).loss.backward()
+        optimizer.step()
+    return batch
+
+
+def test_lora_trains_under_5_percent_and_the_merged_model_predicts_like_the_adapters(minilm, compose, tmp_path):
+    cfg, tokenizer, texts = minilm
+    lora = compose("finetune=lora").finetune
+    model = apply_finetune(build_model(cfg.model, LABELS, tokenizer), lora, cfg.model.arch)
+    counts = parameter_counts(model)
+    assert 0 < counts["trainable"] < 0.05 * counts["total"]
+    assert counts["trainable"] <= trainable_parameters(cfg.model.arch, lora) < 0.05 * cfg.model.arch.num_parameters
+    batch = train_steps(model, tokenizer, texts)
+    model.eval()
+    with torch.no_grad():
+        adapter_logits = model(**batch).logits
+    merged(model).save_pretrained(tmp_path)
+    exported = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert not any("lora" in name for name in exported.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(exported(**batch).logits, adapter_logits, atol=1e-5)
+
+
+def test_head_only_leaves_the_encoder_untouched(minilm, compose):
+    cfg, tokenizer, texts = minilm
+    model = apply_finetune(build_model(cfg.model, LABELS, tokenizer), compose("finetune=head_only").finetune,
+                           cfg.model.arch)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"classifier.weight", "classifier.bias"}
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    train_steps(model, tokenizer, texts)
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed == trainable
+
+
+def test_memory_estimate_shrinks_with_the_fine_tuning_mode(compose):
+    arch = compose("model=bert").model.arch
+    peak = {mode: estimate(arch, 512, 8, "16-mixed", "sdpa", False, compose(f"finetune={mode}").finetune)
+            for mode in ("full", "lora", "head_only")}
+    assert peak["full"]["optimizer_states"] > 100 * peak["lora"]["optimizer_states"]
+    assert peak["full"]["total"] > peak["lora"]["total"] > peak["head_only"]["total"]
+    assert peak["lora"]["activations"] == peak["full"]["activations"]  # backward still runs through every layer
+    assert peak["lora"]["weights"] == peak["full"]["weights"]
+
+
+def test_hub_model_offline_says_how_to_use_a_local_folder(tmp_path, compose, small_frame):
+    small_frame.to_csv(tmp_path / "news.csv", index=False)
+    params = compose("model=bert", "data=csv", "data.path=news.csv")
+    (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(params))
+    result = subprocess.run([sys.executable, "-m", "pipeline.stages.preprocess"], cwd=tmp_path, capture_output=True,
+                            text=True, env=dict(tool_env(), HF_HUB_OFFLINE="1"))
+    assert result.returncode == 2, result.stderr[-2000:]
+    message = result.stderr.strip().splitlines()[-1]
+    assert "cannot load 'bert-base-uncased' from the Hugging Face hub" in message
+    assert "-S model.source=local -S model.path=" in message
+    assert not Path(tmp_path / "data/processed").exists()

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from pipeline.errors import PipelineError
+from pipeline.serving import load_model
 
 OPSET = 17
 TOLERANCE = 1e-4  # max |logit difference| allowed between ONNX Runtime and PyTorch in fp32
@@ -17,7 +18,7 @@ TOLERANCE = 1e-4  # max |logit difference| allowed between ONNX Runtime and PyTo
 def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Path, texts: list[str],
                 max_len: int) -> dict:
     """Write `target` and return the parity check on `texts` (batched with padding, and one by one)."""
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    model = load_model(model_dir)
     sample = tokenizer(texts[:2], padding=True, truncation=True, max_length=max_len, return_tensors="pt")
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
     axes = {name: {0: "batch", 1: "sequence"} for name in names}

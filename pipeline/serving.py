@@ -10,14 +10,19 @@ import pandas as pd
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+import pipeline.models.lstm  # noqa: F401  (registers the lstm baseline with the Auto classes)
+
 BATCH = 32
+
+
+def load_model(folder: Path | str):
+    """A saved sequence classifier (any architecture conf/model offers, the lstm baseline included), in eval mode."""
+    return AutoModelForSequenceClassification.from_pretrained(folder).eval()
 
 
 def load_folder(folder: Path | str):
     """(model, tokenizer) from a Hugging Face folder written by export."""
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    return model, tokenizer
+    return load_model(folder), AutoTokenizer.from_pretrained(folder)
 
 
 def label_names(config) -> list[str]:

@@ -75,3 +75,10 @@ def project(tmp_path) -> Path:
 def commit_all(repo: Path, message: str = "snapshot") -> None:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", message], repo)
+
+
+def metric_keys(labels: list[str]) -> set[str]:
+    """The keys evaluate writes to reports/metrics.json for these labels (before any champion exists)."""
+    per_class = {f"test/{kind}/{label}" for kind in ("precision", "recall", "f1") for label in labels}
+    return {"test/accuracy", "test/f1_macro", "test/precision_macro", "test/recall_macro", *per_class,
+            "gate/passed", "gate/refine_rounds", "gate/value", "gate/threshold"}

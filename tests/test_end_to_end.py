@@ -1,4 +1,4 @@
-"""The real thing: `dvc exp run` on model=tiny in a fresh git repo, checked through DVC and MLflow."""
+"""The real thing: `dvc exp run` on model=tiny (MLM-pretrained, then fine-tuned) in a fresh git repo."""
 
 import json
 import sys
@@ -6,12 +6,12 @@ import sys
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import commit_all, run
+from conftest import commit_all, metric_keys, run
 from pipeline.predict import predict
 
 TINY = ["-S", "gpu=cpu", "-S", "model=tiny", "-S", "data=csv", "-S", "data.path=data/small.csv",
         "-S", "data.text_column=body", "-S", "data.label_column=topic", "-S", "train.max_epochs=1",
-        "-S", "eval.gate.threshold=0"]
+        "-S", "eval.gate.threshold=0", "-S", "pretrain.steps=20"]
 
 
 def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monkeypatch):
@@ -22,14 +22,16 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     run([sys.executable, "-m", "dvc", "exp", "run", *TINY], project)
 
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    assert {"test/accuracy", "test/f1_macro", "test/precision/business", "test/recall/tech",
-            "gate/passed"} <= set(metrics)
+    assert set(metrics) == metric_keys(sorted(small_frame["label"].unique()))
     assert all(0.0 <= value <= 1.0 for value in metrics.values())
     export = project / "models/export"
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= {p.name for p in export.iterdir()}
     assert "test/f1_macro" in (export / "README.md").read_text()
 
     summary = json.loads((project / "models/trained/training.json").read_text())
+    pretraining = json.loads((project / "models/pretrained/pretraining.json").read_text())
+    assert pretraining["pretrained"] is True and pretraining["last_loss"] < pretraining["first_loss"]
+    assert summary["started_from"] == "models/pretrained"  # fine-tuned from the MLM-pretrained weights
     mlflow = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     tracked = mlflow.get_run(summary["mlflow_run_id"])
     assert tracked.data.metrics["test/f1_macro"] == metrics["test/f1_macro"]
@@ -55,7 +57,7 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     assert "test/f1_macro" in shown
 
     again = run([sys.executable, "-m", "dvc", "repro"], project).stdout
-    for stage in ("preprocess", "resolve", "train", "evaluate", "export"):
+    for stage in ("preprocess", "resolve", "pretrain", "train", "evaluate", "export"):
         assert f"Stage '{stage}' didn't change, skipping" in again
 
     # The same experiment again with nothing cached (-f): the same weights and the same test metrics.
@@ -66,15 +68,18 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     assert (project / "models/trained/model.safetensors").read_bytes() == weights
     assert json.loads((project / "reports/registry.json").read_text())["champion"] is False  # equal is not better
 
-    # Only fine-tuning params change: preprocess is cached, training runs again through the Hydra front end.
+    # Only fine-tuning params change: preprocess and pretraining are cached; train runs again (Hydra front end).
     rerun = run([sys.executable, "-m", "pipeline", "gpu=cpu", "model=tiny", "data=csv", "data.path=data/small.csv",
                  "data.text_column=body", "data.label_column=topic", "train.max_epochs=1", "eval.gate.threshold=0",
-                 "train.lr=0.002"],
+                 "pretrain.steps=20", "train.lr=0.002"],
                 project).stdout
     assert "Stage 'preprocess' didn't change, skipping" in rerun
+    assert "Stage 'pretrain' didn't change, skipping" in rerun
     assert "Running stage 'train'" in rerun
-    runs = mlflow.search_runs(experiment_ids=[tracked.info.experiment_id])
+    runs = mlflow.search_runs(experiment_ids=[tracked.info.experiment_id], filter_string="tags.stage = 'train'")
     assert len(runs) == 3
+    assert len(mlflow.search_runs(experiment_ids=[tracked.info.experiment_id],
+                                  filter_string="tags.stage = 'pretrain'")) == 2  # first run and the forced one
     second = json.loads((project / "reports/metrics.json").read_text())
     decision = json.loads((project / "reports/registry.json").read_text())
     assert decision["version"] == 3
@@ -93,7 +98,7 @@ def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project)
     wrapped = run([sys.executable, "-m", "pipeline", "model=nope"], project, check=False)
     assert wrapped.returncode == 2
     assert wrapped.stderr.strip() == ("error: unknown option 'nope' for config group 'model' [model/ in conf] "
-                                      "-> fix: use one of: bert, minilm, tiny")
+                                      "-> fix: use one of: bert, deberta_v3, distilbert, gpt2, lstm, minilm, roberta, tiny")
     assert not (project / "data/processed").exists() and not (project / "reports").exists()
 
 

@@ -1,13 +1,16 @@
-"""`python -m pipeline.retrain` as a scheduler runs it: first run, nothing to do, new rows, a failed gate."""
+"""`python -m pipeline.retrain` as a scheduler runs it: first run, nothing to do, new rows, a failed gate.
+
+It trains the lstm baseline, so the same stages are shown to carry a non-transformer model end to end.
+"""
 
 import json
 import sys
 
 from omegaconf import OmegaConf
 
-from conftest import commit_all, run
+from conftest import commit_all, metric_keys, run
 
-SETTINGS = ["gpu=cpu", "model=tiny", "data=csv", "data.path=data/news.csv", "train.max_epochs=1",
+SETTINGS = ["gpu=cpu", "model=lstm", "data=csv", "data.path=data/news.csv", "train.max_epochs=1",
             "eval.gate.threshold=0"]
 
 
@@ -28,6 +31,9 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
     first = retrain(project)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "changed: " in first.stdout and "text-classifier v1: first model that passed the gate" in first.stdout
+    assert set(json.loads((project / "reports/metrics.json").read_text())) == metric_keys(
+        sorted(first_rows["label"].unique()))
+    assert (project / "models/export/model.onnx").exists()
 
     unchanged = retrain(project)
     assert unchanged.returncode == 0 and "nothing to do" in unchanged.stdout

@@ -1,10 +1,23 @@
-"""Tokenize split texts with a datasets batched map (no padding: batches are padded on the fly)."""
+"""Tokenize split texts with a datasets batched map (no padding: batches are padded on the fly).
+
+Tokenized splits are cached in .cache/tokenized/ under a hash of the tokenizer, the cut (length and
+side) and the split's texts and labels: a re-run, or another model with the same tokenizer
+(bert-base-uncased and MiniLM share one), reuses them. The hash is also the split's datasets
+fingerprint, so the same data gives byte-identical data/processed files.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
 import pandas as pd
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_from_disk
 from transformers import PreTrainedTokenizerBase
+
+CACHE = Path(".cache/tokenized")
 
 
 def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict:
@@ -16,13 +29,38 @@ def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict
     })
 
 
-def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase,
-             max_len: int) -> tuple[DatasetDict, dict[str, int]]:
+def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_len: int,
+             cache: Path = CACHE) -> tuple[DatasetDict, dict[str, int]]:
     """Add input_ids/attention_mask (and token_type_ids where the tokenizer makes them), cut to
     `max_len` on the tokenizer's truncation side; also return how many examples per split were cut."""
-    tokenized = dataset.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_len),
-                            batched=True, desc="Tokenizing")
-    truncated = {name: sum(length > max_len for length in
-                           tokenizer(list(split["text"]), return_length=True, verbose=False)["length"])
-                 for name, split in dataset.items()}
-    return tokenized, truncated
+    tokenized, truncated = {}, {}
+    identity = tokenizer_identity(tokenizer, max_len)  # before any call: calls change backend settings
+    for name, split in dataset.items():
+        key = cache_key(split, identity)
+        if not (cache / key).exists():
+            encoded = split.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_len),
+                                batched=True, desc=f"Tokenizing {name}", new_fingerprint=key)
+            staging = cache / f"{key}.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            encoded.save_to_disk(str(staging))
+            staging.rename(cache / key)
+        tokenized[name] = load_from_disk(str(cache / key))
+        truncated[name] = sum(length > max_len for length in
+                              tokenizer(list(split["text"]), return_length=True, verbose=False)["length"])
+    return DatasetDict(tokenized), truncated
+
+
+def tokenizer_identity(tokenizer: PreTrainedTokenizerBase, max_len: int) -> str:
+    """The tokenizer's full definition and how it cuts texts."""
+    vocabulary = (tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast
+                  else json.dumps(sorted(tokenizer.get_vocab().items())))
+    return json.dumps([vocabulary, max_len, tokenizer.truncation_side])
+
+
+def cache_key(split: Dataset, identity: str) -> str:
+    """A hash of everything a tokenized split depends on."""
+    digest = hashlib.sha256(identity.encode())
+    digest.update(json.dumps(split.features["labels"].names).encode())
+    for text, label in zip(split["text"], split["labels"]):
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()[:32]

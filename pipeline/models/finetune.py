@@ -12,7 +12,7 @@ MODES = ("full", "head_only", "lora")
 def apply_finetune(model, finetune: DictConfig, arch: DictConfig):
     """The model to train under `finetune.mode`: itself, with a frozen encoder, or wrapped in LoRA adapters.
 
-    The head (`arch.head_modules`, new weights) is trained in every mode.
+    The head (`arch.head_modules`: module names, new weights) is trained in every mode.
     """
     if finetune.mode not in MODES:
         raise PipelineError(f"unknown fine-tuning mode '{finetune.mode}'", "finetune.mode",
@@ -24,8 +24,9 @@ def apply_finetune(model, finetune: DictConfig, arch: DictConfig):
         raise PipelineError(f"{finetune.mode} needs the model's head modules", "model.arch.head_modules",
                             "list the classification head's module names, e.g. [classifier]")
     if finetune.mode == "head_only":
+        prefixes = tuple(f"{module}." for module in head)
         for name, parameter in model.named_parameters():
-            parameter.requires_grad_(name.split(".")[0] in head)
+            parameter.requires_grad_(name.startswith(prefixes))
         return model
     from peft import LoraConfig, TaskType, get_peft_model
 

@@ -45,7 +45,6 @@ class LSTMForSequenceClassification(PreTrainedModel):
     """
 
     config_class = LSTMClassifierConfig
-    config: LSTMClassifierConfig
     supports_gradient_checkpointing = False
     _supports_sdpa = True  # trivially: without it transformers 5 rejects attn_implementation="sdpa"
     _input_embed_layer = "embeddings"  # for get_input_embeddings() / resize_token_embeddings()

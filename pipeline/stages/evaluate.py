@@ -16,7 +16,6 @@ from omegaconf import DictConfig
 from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
                                                     multiclass_f1_score, multiclass_precision,
                                                     multiclass_recall)
-from transformers import AutoModelForSequenceClassification
 
 from pipeline import paths
 from pipeline.atomic import write_csv, write_json
@@ -24,6 +23,7 @@ from pipeline.data.loader import load_processed, make_loader, split_texts
 from pipeline.errors import run_main
 from pipeline.params import load_params
 from pipeline.registry import champion_predictions
+from pipeline.serving import load_model
 from pipeline.tracking import client
 
 EVAL_BATCH = 64
@@ -33,7 +33,7 @@ EVAL_BATCH = 64
 def predict_test(device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted and true label ids for the test split."""
     dataset, tokenizer = load_processed()
-    model = AutoModelForSequenceClassification.from_pretrained(paths.TRAINED).to(device).eval()
+    model = load_model(paths.TRAINED).to(device)
     preds, targets = [], []
     for batch in make_loader(dataset["test"], tokenizer, EVAL_BATCH):
         targets.append(batch.pop("labels"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 import lightning as L
@@ -61,13 +62,19 @@ def train(cfg: DictConfig, plan: dict) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(settings["matmul_precision"])
 
-    datamodule = TextDataModule(settings["micro_batch_size"], settings["num_workers"], cfg.seed)
+    datamodule = TextDataModule(settings["micro_batch_size"], settings["num_workers"], cfg.seed,
+                                cfg.train.group_by_length)
     labels = json.loads(paths.LABELS.read_text())
-    model = build_model(cfg.model, labels, datamodule.tokenizer, settings["attention"])
+    pretrained = paths.PRETRAINED if (paths.PRETRAINED / "model.safetensors").exists() else None
+    model = build_model(cfg.model, labels, datamodule.tokenizer, settings["attention"], start_from=pretrained)
     if settings["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
         if cfg.finetune.mode != "full":
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
+    if pretrained is None and cfg.model.source == "scratch" and cfg.finetune.mode != "full":
+        raise PipelineError(f"finetune={cfg.finetune.mode} would freeze random weights: {cfg.model.name} is built "
+                            "from scratch and was not pretrained", "params.yaml finetune.mode",
+                            "use -S finetune=full, or pretrain first (-S pretrain.steps=...)")
     model = apply_finetune(model, cfg.finetune, cfg.model.arch)
     counts = parameter_counts(model)
     module = TextClassifier(model, cfg.train.lr, cfg.train.weight_decay, cfg.train.warmup_ratio)
@@ -75,13 +82,14 @@ def train(cfg: DictConfig, plan: dict) -> dict:
         module.model = torch.compile(model)
 
     logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=tracking_uri(cfg.tracking),
-                          run_name=f"{cfg.model.name}-{cfg.data.name}", tags=run_tags(cfg))
+                          run_name=f"{cfg.model.name}-{cfg.data.name}", tags={**run_tags(cfg), "stage": "train"})
     logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "plan": settings,
                             "parameters": counts})
     recorder = CurveRecorder()
 
     # Round 0, then refinement rounds while the gate fails: each continues from the best weights so far
     # with a smaller learning rate, as a nested MLflow run. Only the validation split decides.
+    started = time.perf_counter()
     best = fit_round(module, datamodule, settings, cfg, recorder, logger,
                      Round(0, cfg.train.lr, cfg.train.max_epochs, logger.run_id))
     rounds = [best]
@@ -98,8 +106,10 @@ def train(cfg: DictConfig, plan: dict) -> dict:
     module.load_state_dict(best.state_dict)
 
     passed = best.score >= gate.threshold
-    summary = {"mlflow_run_id": logger.run_id, "finetune": cfg.finetune.mode, "parameters": counts,
-               "best_round": best.index, "best_epoch": best.best_epoch,
+    summary = {"mlflow_run_id": logger.run_id, "started_from": str(pretrained or cfg.model.path or cfg.model.source),
+               "finetune": cfg.finetune.mode, "parameters": counts,
+               "fit_seconds": round(time.perf_counter() - started, 1), "best_round": best.index,
+               "best_epoch": best.best_epoch,
                gate.metric: round(best.score, 6), "rounds": [r.summary() for r in rounds],
                "gate": {"metric": gate.metric, "threshold": gate.threshold, "value": round(best.score, 6),
                         "passed": passed, "refine_rounds": len(rounds) - 1}}

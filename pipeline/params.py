@@ -17,13 +17,13 @@ def load_params(*sections: str, path: Path = PARAMS_FILE) -> DictConfig:
     """Load params.yaml keeping only `sections`; a missing section is an error naming it."""
     if not path.exists():
         raise PipelineError(
-            "params file not found", str(path),
+            "params-missing", "params file not found", str(path),
             "run from the repository root, or compose it with `dvc exp run`")
     cfg = OmegaConf.load(path)
     missing = [name for name in sections if name not in cfg]
     if missing:
         raise PipelineError(
-            f"missing section(s) {', '.join(missing)}", str(path),
+            "params-missing", f"missing section(s) {', '.join(missing)}", str(path),
             "recompose params.yaml from conf/ with `dvc exp run` (or restore it from git)")
     return OmegaConf.masked_copy(cfg, list(sections)) if sections else cfg
 

@@ -34,7 +34,7 @@ def predict(model: str, texts: list[str]) -> pd.DataFrame:
         return _predict_onnx(path, texts)
     if path.is_dir():
         return predict_texts(*load_folder(path), texts)
-    raise PipelineError(f"no model at '{model}'", "MODEL argument",
+    raise PipelineError("predict-model-missing", f"no model at '{model}'", "MODEL argument",
                         "give an exported folder, its model.onnx, or an MLflow URI like models:/NAME@champion")
 
 
@@ -55,11 +55,11 @@ def _predict_onnx(path: Path, texts: list[str]) -> pd.DataFrame:
 def read_texts(args: argparse.Namespace) -> list[str]:
     if args.input is None:
         if not args.texts:
-            raise PipelineError("no text to classify", "command line", 'pass "some text" or --input file.csv')
+            raise PipelineError("predict-no-text", "no text to classify", "command line", 'pass "some text" or --input file.csv')
         return args.texts
     frame = pd.read_csv(args.input, dtype=str, keep_default_na=False)
     if args.text_column not in frame.columns:
-        raise PipelineError(f"column '{args.text_column}' not found (columns: {', '.join(frame.columns)})",
+        raise PipelineError("predict-column-missing", f"column '{args.text_column}' not found (columns: {', '.join(frame.columns)})",
                             args.input, "pass --text-column <one of those columns>")
     return frame[args.text_column].tolist()
 

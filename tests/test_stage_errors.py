@@ -43,7 +43,7 @@ def test_stage_command_prints_one_line_and_exits_2(workdir):
     result = run([sys.executable, "-m", "pipeline.stages.preprocess"], path, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: label column 'label' not found")
+    assert len(lines) == 1 and lines[0].startswith("error[data-column-missing]: label column 'label' not found")
     assert "data.label_column" in lines[0] and "fix:" in lines[0]
 
 

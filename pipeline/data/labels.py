@@ -15,7 +15,7 @@ def label_order(found: set[str], declared: list[str] | None, from_source: list[s
     if declared:
         unknown = sorted(found - set(declared))
         if unknown:
-            raise PipelineError(f"label(s) {unknown} are in the data but not in data.labels", where,
+            raise PipelineError("data-labels-undeclared", f"label(s) {unknown} are in the data but not in data.labels", where,
                                 "add them to data.labels, or unset data.labels to take every label")
         return [label for label in declared if label in found]
     if from_source:

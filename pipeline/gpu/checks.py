@@ -21,11 +21,12 @@ WHEEL_FOR_CC = [(7.5, "cu128 or newer"), (7.0, "cu126 (cu128+ dropped Volta)"),
 @dataclass(frozen=True)
 class Problem:
     level: str  # "error" stops the pipeline, "warning" is printed
+    code: str  # in pipeline/error_catalogue.py
     what: str
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.level}: {self.what} -> fix: {self.fix}"
+        return f"{self.level}[{self.code}]: {self.what} -> fix: {self.fix}"
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -41,15 +42,15 @@ def driver_problems(driver: str | None, cuda_build: str | None, cc: str | None) 
     floor = COMPAT_FLOOR.get(major)
     wanted = MIN_DRIVER.get(".".join(cuda_build.split(".")[:2]))
     if floor and version_tuple(driver) < version_tuple(floor):
-        problems.append(Problem("error", f"NVIDIA driver {driver} is too old for torch's CUDA {cuda_build} build "
+        problems.append(Problem("error", "env-driver-too-old", f"NVIDIA driver {driver} is too old for torch's CUDA {cuda_build} build "
                                          f"(needs >= {wanted or floor})",
                                 "update the driver, or install a torch build for an older CUDA"))
     elif wanted and version_tuple(driver) < version_tuple(wanted):
-        problems.append(Problem("warning", f"NVIDIA driver {driver} is below {wanted}, the minimum for CUDA "
+        problems.append(Problem("warning", "env-driver-old", f"NVIDIA driver {driver} is below {wanted}, the minimum for CUDA "
                                            f"{cuda_build}; it runs through minor-version compatibility, but "
                                            f"PTX JIT and newer features may fail", f"update the driver to >= {wanted}"))
     if cc_value(cc) >= 10.0 and version_tuple(driver) < version_tuple(BLACKWELL_DRIVER):
-        problems.append(Problem("error", f"Blackwell (CC {cc}) needs driver >= {BLACKWELL_DRIVER}, "
+        problems.append(Problem("error", "env-driver-too-old", f"Blackwell (CC {cc}) needs driver >= {BLACKWELL_DRIVER}, "
                                          f"this machine has {driver}", "update the driver"))
     return problems
 
@@ -70,7 +71,7 @@ def arch_problems(arch_list: list[str], cc: str, card_name: str, cuda_build: str
     if runs:
         return []
     wheel = next(name for floor, name in WHEEL_FOR_CC if cc_value(cc) >= floor)
-    return [Problem("error", f"torch's CUDA {cuda_build} build has kernels for {', '.join(arch_list)} but "
+    return [Problem("error", "env-no-kernels", f"torch's CUDA {cuda_build} build has kernels for {', '.join(arch_list)} but "
                              f"{card_name} is sm_{major}{minor}",
                     f"install the {wheel} build of torch "
                     f"(pip install torch --index-url https://download.pytorch.org/whl/<build>)")]
@@ -81,10 +82,10 @@ def profile_problems(requested: str, plan_only: bool, detected: dict | None) -> 
     if requested in ("auto", "cpu") or plan_only:
         return []
     if detected is None:
-        return [Problem("error", f"gpu={requested} was requested but this machine has no usable NVIDIA GPU",
+        return [Problem("error", "env-profile-mismatch", f"gpu={requested} was requested but this machine has no usable NVIDIA GPU",
                         "use -S gpu=auto (CPU fallback), or -S gpu.plan_only=true to plan without training")]
     if detected["profile"] != requested:
-        return [Problem("error", f"gpu={requested} was requested but this machine has {detected['name']} "
+        return [Problem("error", "env-profile-mismatch", f"gpu={requested} was requested but this machine has {detected['name']} "
                                  f"(profile {detected['profile']})",
                         f"use -S gpu=auto or -S gpu={detected['profile']}, "
                         f"or -S gpu.plan_only=true to plan for {requested} without training")]
@@ -102,13 +103,13 @@ def environment_problems(report: dict, requested: str, plan_only: bool) -> list[
                                   torch_info["cuda_build"])
         if not torch_info["cuda_available"]:
             build = "a CPU-only build" if not torch_info["cuda_build"] else f"CUDA {torch_info['cuda_build']}"
-            problems.append(Problem("warning", f"NVML sees {first['name']} but torch ({build}) cannot use it; "
+            problems.append(Problem("warning", "env-torch-cpu-only", f"NVML sees {first['name']} but torch ({build}) cannot use it; "
                                                f"training falls back to the CPU", "install a CUDA build of torch"))
         if len(report["gpus"]) > 1:
-            problems.append(Problem("warning", f"{len(report['gpus'])} GPUs found; this run uses GPU 0",
+            problems.append(Problem("warning", "env-multi-gpu", f"{len(report['gpus'])} GPUs found; this run uses GPU 0",
                                     "pick another with CUDA_VISIBLE_DEVICES"))
         if card and card["profile"] == "derived":
-            problems.append(Problem("warning", f"{first['name']} is not in the catalog (conf/gpu/): planning from "
+            problems.append(Problem("warning", "env-card-unknown", f"{first['name']} is not in the catalog (conf/gpu/): planning from "
                                                f"NVML's CC {first['compute_capability']} and "
                                                f"{first['memory_total_gib']} GiB", "add a profile for exact figures"))
     usable = card if torch_info["cuda_available"] else None

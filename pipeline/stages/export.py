@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 from pipeline import paths
 from pipeline.atomic import atomic_dir, write_json
 from pipeline.data.loader import split_texts
-from pipeline.errors import PipelineError, run_main
+from pipeline.errors import PipelineError, run_main, warn
 from pipeline.onnx_export import export_onnx
 from pipeline.params import load_params
 from pipeline.registry import CHAMPION, promotion, register
@@ -98,9 +98,9 @@ def check_gate(cfg: DictConfig) -> None:
     missed = f"{gate['metric']} {gate['value']} < {gate['threshold']} (missed by {gate['threshold'] - gate['value']:.4f}) " \
              f"after {gate['refine_rounds']} refine round(s)"
     if not cfg.eval.fail_on_gate:
-        print(f"export: warning: quality gate failed: {missed}; eval.fail_on_gate=false, so carrying on")
+        warn("gate-failed-continuing", f"quality gate failed: {missed}; eval.fail_on_gate=false, so carrying on")
         return
-    raise PipelineError(f"quality gate failed: {missed}; the model was exported to {paths.EXPORT}/ for "
+    raise PipelineError("gate-failed", f"quality gate failed: {missed}; the model was exported to {paths.EXPORT}/ for "
                         f"inspection, not promoted", "params.yaml eval.gate",
                         "add data, raise refine.max_rounds or train.max_epochs, or lower eval.gate.threshold "
                         "(-S eval.fail_on_gate=false to only warn)")

@@ -24,7 +24,7 @@ def preprocess(cfg: DictConfig) -> dict:
     source_labels = frame.attrs.get("labels")
     frame, cleaning = clean(frame)
     if frame.empty:
-        raise PipelineError("no usable rows after dropping empty texts and labels", str(cfg.data.path),
+        raise PipelineError("data-no-rows", "no usable rows after dropping empty texts and labels", str(cfg.data.path),
                             "check data.text_column and data.label_column point at the right columns")
     parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
     labels = label_order(set(frame["label"]), cfg.data.get("labels"), source_labels, "data.labels")

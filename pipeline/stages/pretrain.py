@@ -28,11 +28,11 @@ def corpus_texts(corpus: str) -> list[str]:
         return list(split_texts("train"))
     path = Path(corpus)
     if not path.is_file():
-        raise PipelineError(f"pretraining corpus '{corpus}' not found", "params.yaml pretrain.corpus",
+        raise PipelineError("pretrain-corpus-missing", f"pretraining corpus '{corpus}' not found", "params.yaml pretrain.corpus",
                             "use `train` or a .txt file with one text per line (and set pretrain.watch to it)")
     texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not texts:
-        raise PipelineError("the pretraining corpus has no text", str(path), "add one text per line")
+        raise PipelineError("pretrain-corpus-empty", "the pretraining corpus has no text", str(path), "add one text per line")
     return texts
 
 
@@ -45,7 +45,7 @@ def pretrain(cfg: DictConfig, plan: dict) -> dict:
             (out / paths.PRETRAINING_SUMMARY.name).write_text(json.dumps(summary, indent=2) + "\n")
         return summary
     if cfg.model.arch.family == "lstm":
-        raise PipelineError("masked-language-model pretraining needs a transformer, not the lstm baseline",
+        raise PipelineError("pretrain-lstm", "masked-language-model pretraining needs a transformer, not the lstm baseline",
                             "params.yaml pretrain.steps", "set -S pretrain.steps=0 for model=lstm")
     from lightning.pytorch.loggers import MLFlowLogger
     from transformers import AutoTokenizer

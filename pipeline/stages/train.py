@@ -53,11 +53,11 @@ def train(cfg: DictConfig, plan: dict) -> dict:
     """Fit, refine while the validation gate fails, save the best model; return the training summary."""
     settings = plan["settings"]
     if settings["accelerator"] == "gpu" and not torch.cuda.is_available():
-        raise PipelineError(f"the plan targets {plan['target']} but torch sees no GPU here", str(paths.PLAN),
+        raise PipelineError("plan-no-gpu", f"the plan targets {plan['target']} but torch sees no GPU here", str(paths.PLAN),
                             "train with -S gpu=auto, or run on the planned card (gpu.plan_only only plans)")
     gate = cfg.eval.gate
     if gate.metric not in GATE_METRICS:
-        raise PipelineError(f"eval.gate.metric '{gate.metric}' is not a validation metric train logs",
+        raise PipelineError("config-out-of-range", f"eval.gate.metric '{gate.metric}' is not a validation metric train logs",
                             "params.yaml eval.gate.metric", f"use one of: {', '.join(GATE_METRICS)}")
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(settings["matmul_precision"])
@@ -72,7 +72,7 @@ def train(cfg: DictConfig, plan: dict) -> dict:
         if cfg.finetune.mode != "full":
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
     if pretrained is None and cfg.model.source == "scratch" and cfg.finetune.mode != "full":
-        raise PipelineError(f"finetune={cfg.finetune.mode} would freeze random weights: {cfg.model.name} is built "
+        raise PipelineError("finetune-frozen-random", f"finetune={cfg.finetune.mode} would freeze random weights: {cfg.model.name} is built "
                             "from scratch and was not pretrained", "params.yaml finetune.mode",
                             "use -S finetune=full, or pretrain first (-S pretrain.steps=...)")
     model = apply_finetune(model, cfg.finetune, cfg.model.arch)

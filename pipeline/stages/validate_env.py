@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline import paths
 from pipeline.atomic import write_json
-from pipeline.errors import PipelineError, run_main
+from pipeline.errors import PipelineError, run_main, warn
 from pipeline.gpu.catalog import load_catalog
 from pipeline.gpu.checks import environment_problems
 from pipeline.gpu.detect import environment_report, memory_in_use
@@ -22,16 +22,19 @@ def main() -> None:
         print(f"validate_env: GPU {gpu['index']} {gpu['name']} (CC {gpu['compute_capability']}, "
               f"{gpu['memory_total_gib']} GiB), driver {report['nvidia_driver']}")
         if used > BUSY_FRACTION * gpu["memory_total_gib"]:
-            print(f"validate_env: warning: {used} GiB of GPU {gpu['index']} is already in use by other processes; "
-                  f"the plan assumes the whole card: free it or expect out-of-memory")
+            warn("env-gpu-busy", f"{used} GiB of GPU {gpu['index']} is already in use by other processes; "
+                                 f"the plan assumes the whole card: free it or expect out-of-memory")
     if not report["gpus"] and cfg.gpu.profile == "auto":
         print("validate_env: no NVIDIA GPU found (NVML unavailable); gpu=auto falls back to the CPU")
     problems = environment_problems(report, cfg.gpu.profile, cfg.gpu.plan_only)
     for problem in problems:
-        print(f"validate_env: {problem}")
+        if problem.level == "warning":
+            warn(problem.code, f"{problem.what} -> fix: {problem.fix}")
     errors = [problem for problem in problems if problem.level == "error"]
+    for problem in errors[1:]:
+        print(f"validate_env: also {problem}")
     if errors:
-        raise PipelineError(errors[0].what, "params.yaml gpu, this machine", errors[0].fix)
+        raise PipelineError(errors[0].code, errors[0].what, "params.yaml gpu, this machine", errors[0].fix)
     write_json(paths.ENV_REPORT, report)
 
 

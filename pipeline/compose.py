@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from pipeline.errors import PipelineError
+from pipeline.schema import unknown_key, validate
 
 CONF_DIR = Path("conf")
 
@@ -23,12 +26,18 @@ def check_group_option(override: str, conf_dir: Path = CONF_DIR) -> None:
 
 
 def compose_config(overrides: list[str] = (), conf_dir: Path = CONF_DIR) -> DictConfig:
-    """The resolved config for these overrides (what `dvc exp run -S ...` writes to params.yaml)."""
+    """The resolved config for these overrides (what `dvc exp run -S ...` writes to params.yaml), validated."""
     for override in overrides:
         check_group_option(override, conf_dir)
     with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
-        cfg = compose(config_name="config", overrides=list(overrides))
+        try:
+            cfg = compose(config_name="config", overrides=list(overrides))
+        except ConfigCompositionException as err:  # `train.max_epoch=3`: Hydra overrides only keys that exist
+            if not isinstance(err.__cause__, (ConfigAttributeError, ConfigKeyError)):
+                raise
+            raise unknown_key(err.__cause__.full_key, "params.yaml") from None
     OmegaConf.resolve(cfg)
+    validate(cfg)
     return cfg
 
 

@@ -9,12 +9,16 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.errors import PipelineError
+from pipeline.schema import validate
 
 PARAMS_FILE = Path("params.yaml")
 
 
 def load_params(*sections: str, path: Path = PARAMS_FILE) -> DictConfig:
-    """Load params.yaml keeping only `sections`; a missing section is an error naming it."""
+    """Load params.yaml keeping only `sections` (all when none), checked against pipeline/schema.py.
+
+    A missing section, or a value the schema refuses, is a PipelineError naming it.
+    """
     if not path.exists():
         raise PipelineError(
             "params-missing", "params file not found", str(path),
@@ -25,6 +29,7 @@ def load_params(*sections: str, path: Path = PARAMS_FILE) -> DictConfig:
         raise PipelineError(
             "params-missing", f"missing section(s) {', '.join(missing)}", str(path),
             "recompose params.yaml from conf/ with `dvc exp run` (or restore it from git)")
+    validate(cfg, sections or None, source=str(path))
     return OmegaConf.masked_copy(cfg, list(sections)) if sections else cfg
 
 

@@ -6,6 +6,7 @@ from omegaconf import OmegaConf
 
 from conftest import ROOT
 from pipeline.errors import PipelineError
+from pipeline.params import load_params
 
 
 def test_params_yaml_is_the_composed_default(compose):
@@ -29,3 +30,13 @@ def test_csv_data_watches_the_file_it_reads(compose):
 def test_unknown_group_option_is_rejected_with_the_choices(compose):
     with pytest.raises(PipelineError, match="unknown option 'nope' for config group 'model'.*minilm"):
         compose("model=nope")
+
+
+def test_load_params_checks_the_sections_it_returns(compose, tmp_path):
+    cfg = compose()
+    cfg.data.val_size = 1.5
+    path = tmp_path / "params.yaml"
+    path.write_text(OmegaConf.to_yaml(cfg))
+    assert load_params("train", path=path).train.max_epochs == cfg.train.max_epochs
+    with pytest.raises(PipelineError, match=r"data.val_size is 1.5.*params.yaml data.val_size"):
+        load_params("data", path=path)

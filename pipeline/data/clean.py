@@ -1,36 +1,63 @@
-"""Clean labelled text: unescape HTML, normalise whitespace and labels, drop empties and duplicates."""
+"""Clean labelled text: unescape HTML, normalise whitespace and labels, drop incomplete rows, duplicates
+and texts repeated across splits."""
 
 from __future__ import annotations
 
 import html
-import re
 
 import pandas as pd
 
-_SPACES = re.compile(r"\s+")
+from pipeline.errors import warn
+
+# A text in several splits of a split column is kept in the first of these: train wins, so nothing the
+# model trains on is scored; test, the fixed benchmark, wins over validation.
+SPLIT_PRIORITY = {"train": 0, "test": 1, "validation": 2}
 
 
 def normalise_text(text: str) -> str:
     """Unescape HTML entities (&amp; -> &) and collapse runs of whitespace."""
-    return _SPACES.sub(" ", html.unescape(text)).strip()
+    return " ".join(html.unescape(text).split())
+
+
+def incomplete(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose text is empty once normalised, or whose label is empty."""
+    return frame["text"].map(_blank) | (frame["label"].str.strip() == "")
+
+
+def _blank(text: str) -> bool:
+    """normalise_text(text) == '', cheaply: only a text that starts with an HTML entity needs unescaping."""
+    text = text.strip()
+    return not text or (text[0] == "&" and not normalise_text(text))
 
 
 def clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Return the cleaned frame and counts of what was dropped and why."""
-    frame = frame.assign(text=frame["text"].map(normalise_text),
-                         label=frame["label"].map(lambda label: str(label).strip()))
     rows_in = len(frame)
-    empty = (frame["text"] == "") | (frame["label"] == "")
-    frame = frame[~empty]
-    duplicated = frame.duplicated(["text", "label"])
+    frame = frame.assign(text=frame["text"].map(normalise_text), label=frame["label"].str.strip())
+    dropped_incomplete = incomplete(frame)
+    frame = frame[~dropped_incomplete]
+    duplicated = frame.duplicated()  # same text and label (and split)
     frame = frame[~duplicated]
-    labels_per_text = frame.groupby("text")["label"].transform("nunique")
-    conflicting = labels_per_text > 1
-    frame = frame[~conflicting].reset_index(drop=True)
+    conflicting = frame.groupby("text")["label"].transform("nunique") > 1
+    frame = frame[~conflicting]
+    overlap = _split_overlap(frame)
+    frame = frame[~overlap].reset_index(drop=True)
+    if overlap.any():
+        warn("data-split-overlap", f"{overlap.sum()} rows of validation/test repeat a text of another split; "
+             "dropped so they cannot leak (train keeps its copy; a text in validation and test stays in test)")
     return frame, {
         "rows_in": rows_in,
-        "dropped_empty": int(empty.sum()),
+        "dropped_incomplete": int(dropped_incomplete.sum()),
         "dropped_duplicate": int(duplicated.sum()),
         "dropped_conflicting_label": int(conflicting.sum()),
+        "dropped_split_overlap": int(overlap.sum()),
         "rows_out": len(frame),
     }
+
+
+def _split_overlap(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose text is also in a split that wins (SPLIT_PRIORITY); none without a split column."""
+    if "split" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    rank = frame["split"].map(SPLIT_PRIORITY)
+    return rank > rank.groupby(frame["text"]).transform("min")

@@ -7,7 +7,8 @@ from pipeline.errors import PipelineError
 
 def label_order(found: set[str], declared: list[str] | None, from_source: list[str] | None,
                 where: str) -> list[str]:
-    """`data.labels` when set, else the source's own order (a ClassLabel), else sorted names.
+    """`data.labels` when set, else the source's own order (a ClassLabel), else sorted names
+    (numerically when every label is a whole number, so labels 0..9 keep their ids).
 
     Declared or source labels absent from the data are dropped; labels in the data that a
     declared list lacks are an error.
@@ -20,4 +21,4 @@ def label_order(found: set[str], declared: list[str] | None, from_source: list[s
         return [label for label in declared if label in found]
     if from_source:
         return [label for label in from_source if label in found] + sorted(found - set(from_source))
-    return sorted(found)
+    return sorted(found, key=int) if all(label.removeprefix("-").isdecimal() for label in found) else sorted(found)

@@ -33,8 +33,6 @@ def resolve_plan(env: dict, gpu: DictConfig, model: DictConfig, train: DictConfi
 
     `finetune` (conf/finetune) changes what memory training needs; None means full fine-tuning.
     """
-    _check_sequence_length(model)
-    _check_batch(train.global_batch_size)
     decide = Decisions()
     card = _choose_target(decide, env, gpu)
     breakdown = _plan_gpu(decide, card, model, train, finetune) if card else _plan_cpu(decide, train)
@@ -176,16 +174,3 @@ def _choose_compile(decide: Decisions, cc: float, requested) -> None:
         on = requested is not False
         decide("compile", on, "CC >= 8.0: Inductor kernels are reliable and faster" if on
                else "train.compile=false was requested")
-
-
-def _check_sequence_length(model: DictConfig) -> None:
-    limit = model.arch.get("max_position_embeddings")
-    if limit is not None and model.max_seq_len > limit:
-        raise PipelineError("seq-len-too-long", f"max_seq_len {model.max_seq_len} exceeds {model.name}'s {limit} positions",
-                            "params.yaml model.max_seq_len", f"set -S model.max_seq_len={limit} or less")
-
-
-def _check_batch(global_batch: int) -> None:
-    if global_batch < 1:
-        raise PipelineError("config-out-of-range", f"train.global_batch_size is {global_batch}", "params.yaml train.global_batch_size",
-                            "set a positive batch size, e.g. -S train.global_batch_size=16")

@@ -1,4 +1,7 @@
-"""Stage preprocess: load, clean, split and tokenize the data; save it with the tokenizer and stats."""
+"""Stage preprocess: load, clean, split and tokenize the data; save it with the tokenizer and stats.
+
+Bad data stops the stage with one error line before any tokenizing, and nothing is written.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +27,11 @@ def preprocess(cfg: DictConfig) -> dict:
     source_labels = frame.attrs.get("labels")
     frame, cleaning = clean(frame)
     if frame.empty:
-        raise PipelineError("data-no-rows", "no usable rows after dropping empty texts and labels", str(cfg.data.path),
-                            "check data.text_column and data.label_column point at the right columns")
-    parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
+        raise PipelineError(
+            "data-no-rows", f"no usable rows left after cleaning ({cleaning['rows_in']} rows read)", str(cfg.data.path),
+            "check data.text_column and data.label_column point at the right columns")
     labels = label_order(set(frame["label"]), cfg.data.get("labels"), source_labels, "data.labels")
+    parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
     tokenizer = build_tokenizer(cfg.model, parts["train"]["text"])
     set_truncation(tokenizer, cfg.model.max_seq_len, cfg.data.truncation_side)
     dataset, truncated = tokenize(to_dataset(parts, labels), tokenizer, cfg.model.max_seq_len)

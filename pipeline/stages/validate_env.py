@@ -14,7 +14,7 @@ BUSY_FRACTION = 0.10  # warn when other processes hold more than this share of a
 
 
 def main() -> None:
-    cfg = load_params("gpu")
+    cfg = load_params()  # all of params.yaml: a bad value anywhere fails now, before any expensive stage
     report = environment_report(load_catalog())
     versions = ", ".join(f"{name} {v}" for name, v in report["packages"].items() if v)
     print(f"validate_env: python {report['python']}, {versions}")

@@ -13,6 +13,7 @@ PRETRAINED = Path("models/pretrained")
 PRETRAINING_SUMMARY = PRETRAINED / "pretraining.json"
 TRAINED = Path("models/trained")
 TRAINING_SUMMARY = TRAINED / "training.json"
+TRAINED_PLAN = TRAINED / "plan.yaml"  # the plan as trained: resolve's, with any out-of-memory adjustment
 PLOTS = Path("reports/plots")
 METRICS = Path("reports/metrics.json")
 EXPORT = Path("models/export")

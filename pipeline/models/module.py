@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
@@ -40,10 +42,14 @@ class TextClassifier(L.LightningModule):
         self.val_accuracy.reset()
 
     def configure_optimizers(self):
-        return adamw_with_warmup(self)
+        # Counted here, not with trainer.estimated_stepping_batches: that builds the train loader before a
+        # resumed run's loop state is restored, so the loader would restart the epoch from its beginning.
+        trainer = self.trainer
+        steps_per_epoch = math.ceil(trainer.datamodule.batches_per_epoch() / trainer.accumulate_grad_batches)
+        return adamw_with_warmup(self, steps_per_epoch * trainer.max_epochs)
 
 
-def adamw_with_warmup(module: L.LightningModule) -> dict:
+def adamw_with_warmup(module: L.LightningModule, total_steps: int) -> dict:
     """AdamW over the trainable weights (no decay on biases and norms), linear warmup then decay per step.
 
     Reads lr, weight_decay and warmup_ratio from the module's hparams.
@@ -53,6 +59,5 @@ def adamw_with_warmup(module: L.LightningModule) -> dict:
         {"params": [p for n, p in named if not n.endswith(NO_DECAY)], "weight_decay": module.hparams.weight_decay},
         {"params": [p for n, p in named if n.endswith(NO_DECAY)], "weight_decay": 0.0},
     ], lr=module.hparams.lr)
-    total = module.trainer.estimated_stepping_batches
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(module.hparams.warmup_ratio * total), total)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(module.hparams.warmup_ratio * total_steps), total_steps)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -38,7 +38,7 @@ class MaskedLMModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return adamw_with_warmup(self)
+        return adamw_with_warmup(self, self.trainer.max_steps)
 
 
 def mlm_loader(tokenizer: PreTrainedTokenizerBase, texts: list[str], batch_size: int, max_len: int,

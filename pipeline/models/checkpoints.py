@@ -1,0 +1,147 @@
+"""Crash-safe training: atomic checkpoint files, mid-epoch resume points, and where a run left off.
+
+An interrupted train stage (SIGKILL, a reboot) keeps its state in .cache/train/<key>/, where <key> hashes
+everything the fit depends on; `dvc repro` runs train again and it carries on from there:
+
+    state.json       MLflow run ids and the settings in force (an out-of-memory retry changes the micro batch)
+    round-<i>/       last.ckpt (full state every N optimizer steps), best.ckpt (best validation weights),
+                     result.json (written when the round has finished)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from pipeline.atomic import write_json
+from pipeline.errors import PipelineError
+
+ROOT = Path(".cache/train")
+
+# Expected when resuming: the round folder holds the checkpoints being resumed, and the train loader resumes
+# mid-epoch itself (EpochSampler), which Lightning cannot see.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")
+
+
+def load_checkpoint(path: Path | str) -> dict:
+    """A checkpoint's tensors and plain values (torch.load with weights_only=True); unreadable is an error."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError) as err:  # truncated zip, bad pickle, not a checkpoint
+        raise PipelineError("checkpoint-corrupt", f"cannot read checkpoint ({str(err).splitlines()[0]})", str(path),
+                            f"delete {Path(path).parent.parent} and run again: train then starts from the "
+                            "beginning") from None
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file in the same folder, synced, then renamed over the old one.
+
+    A kill mid-write leaves the previous checkpoint intact. Reading is weights_only (no arbitrary objects).
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            with partial.open("wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return load_checkpoint(path)
+
+
+class ResumeCheckpoint(ModelCheckpoint):
+    """The full training state (weights, optimizer, scheduler, loops, callbacks) every N optimizer steps.
+
+    Saved mid-epoch only: at an epoch's last batch Lightning's loop state and the data order of the next
+    epoch do not line up on restore, so that point is covered by the previous save.
+    """
+
+    def __init__(self, dirpath: Path, every_n_steps: int):
+        super().__init__(dirpath=dirpath, filename="last", every_n_train_steps=every_n_steps, save_top_k=1,
+                         enable_version_counter=False)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
+class ResumePoint(L.Callback):
+    """Saves the random number generators with each checkpoint; after a resume, restores them at the
+    first batch (so dropout draws what an uninterrupted run would) and records where the run resumed."""
+
+    def __init__(self):
+        self.pending: dict | None = None
+        self.resumed_at: dict | None = None
+
+    def state_dict(self) -> dict:
+        state = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.pending = state_dict
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.pending is None:
+            return
+        torch.set_rng_state(self.pending["torch"])
+        if "cuda" in self.pending and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self.pending["cuda"])
+        self.pending = None
+        self.resumed_at = {"global_step": trainer.global_step, "epoch": trainer.current_epoch, "batch": batch_idx}
+
+
+class ResumeDir:
+    """One training run's resumable state under .cache/train/<key>/ (see the module docstring)."""
+
+    def __init__(self, key: str, root: Path = ROOT):
+        self.root, self.path = root, root / key
+        state = self.path / "state.json"
+        self.state: dict = json.loads(state.read_text()) if state.exists() else {}
+
+    def save_state(self, **values) -> None:
+        self.state.update(values)
+        write_json(self.path / "state.json", self.state)
+
+    def round_dir(self, index: int) -> Path:
+        return self.path / f"round-{index}"
+
+    def last_checkpoint(self, index: int) -> Path | None:
+        last = self.round_dir(index) / "last.ckpt"
+        return last if last.exists() else None
+
+    def finished(self, index: int) -> dict | None:
+        """A finished round's result (with its best weights as `state_dict`), or None."""
+        result = self.round_dir(index) / "result.json"
+        if not result.exists():
+            return None
+        summary = json.loads(result.read_text())
+        return {**summary, "state_dict": load_checkpoint(self.round_dir(index) / "best.ckpt")["state_dict"]}
+
+    def finish(self, index: int, summary: dict) -> None:
+        write_json(self.round_dir(index) / "result.json", summary)
+        (self.round_dir(index) / "last.ckpt").unlink(missing_ok=True)
+
+    def restart_round(self, index: int) -> None:
+        shutil.rmtree(self.round_dir(index), ignore_errors=True)
+
+    def clear(self) -> None:
+        """The run finished and its model is saved: no checkpoint of this or any earlier run is needed."""
+        shutil.rmtree(self.root, ignore_errors=True)

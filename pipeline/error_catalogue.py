@@ -18,8 +18,9 @@ ERRORS = {
                        "Run from the repository root; recompose it with `dvc exp run` or restore it from git."),
     "config-unknown-option": ("A config group option (`-S model=...`) has no file in conf/<group>/.",
                               "Use one of the options the message lists (`ls conf/<group>`)."),
-    "config-unknown-key": ("A key in params.yaml is not part of the schema (often a typo).",
-                           "Use the key the message suggests; the schema is pipeline/schema.py."),
+    "config-unknown-key": ("A key in params.yaml or `-S` is not part of the schema (often a typo), or not in the "
+                           "chosen conf/ option.", "Use the key the message suggests (the schema is pipeline/schema.py); "
+                           "add a schema key the option omits with `-S +key=value`."),
     "config-wrong-type": ("A config value has the wrong type (text where a number is expected, ...).",
                           "Set a value of the type the message names."),
     "config-out-of-range": ("A config value is outside its allowed range or choices.",
@@ -99,8 +100,9 @@ ERRORS = {
     "train-out-of-memory": ("CUDA ran out of memory even at micro batch 1.",
                             "Shorten `model.max_seq_len`, use finetune=lora, free the GPU, or use a bigger card."),
     # tracking, evaluation, export
-    "tracking-unreachable": ("The MLflow tracking server cannot be reached before training starts.",
-                             "Start it or fix `tracking.uri` / MLFLOW_TRACKING_URI; or `-S tracking.fallback_local=true`."),
+    "tracking-unreachable": ("The MLflow tracking server does not answer (checked before training, evaluation and "
+                             "export do any work).", "Start it or fix `tracking.uri` / MLFLOW_TRACKING_URI; for train, "
+                             "`-S tracking.fallback_local=true` logs to the local store instead."),
     "gate-failed": ("The model missed the validation quality gate (`eval.gate`) after refinement.",
                     "Add data, train longer, or lower `eval.gate.threshold` (`eval.fail_on_gate=false` only warns)."),
     "onnx-mismatch": ("ONNX Runtime's logits differ from PyTorch's beyond the tolerance.",
@@ -130,8 +132,9 @@ WARNINGS = {
                         "batch), and the round restarted.", "Nothing; the plan and MLflow record the change."),
     "tracking-fallback-local": ("The tracking server is unreachable and `tracking.fallback_local=true`: the run is "
                                 "logged to the local sqlite store.", "Copy the run to the server later if you need it."),
-    "tracking-lost": ("The tracking server stopped answering during training: logging continues in the local "
-                      "sqlite store.", "Check the server; the final metrics are in the local store."),
+    "tracking-lost": ("The tracking server stopped answering during training: the run moves to the local sqlite "
+                      "store (tagged original_run_id) and logging goes on there.",
+                      "Check the server; evaluate and export log to the local store for this run."),
     "gate-failed-continuing": ("The model missed the quality gate and `eval.fail_on_gate=false`: not promoted.",
                                "Nothing, or see gate-failed."),
 }

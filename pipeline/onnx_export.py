@@ -30,7 +30,7 @@ def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Pat
                for batch in (texts, texts[:1]))
     if diff > TOLERANCE:
         raise PipelineError("onnx-mismatch", f"ONNX logits differ from PyTorch by {diff:.2e} (> {TOLERANCE})", str(target),
-                            f"report it with the model and torch/onnx versions; use the safetensors model meanwhile")
+                            "report it with the model and torch/onnx versions; use the safetensors model meanwhile")
     return {"opset": OPSET, "checked_examples": len(texts), "max_abs_logit_diff": float(diff),
             "tolerance": TOLERANCE}
 

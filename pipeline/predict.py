@@ -17,18 +17,18 @@ import pandas as pd
 
 from pipeline.errors import PipelineError, run_main
 from pipeline.params import PARAMS_FILE, load_params
-from pipeline.serving import BATCH, label_names, load_folder, predict_texts, probabilities_frame
+from pipeline.serving import BATCH, label_names, load_folder, load_registered, predict_texts, probabilities_frame
 from pipeline.tracking import tracking_uri
 
 
 def predict(model: str, texts: list[str]) -> pd.DataFrame:
     """Predictions from whichever kind of model `model` names."""
     if model.startswith(("models:/", "runs:/")):
-        import mlflow.pyfunc
+        import mlflow
 
         if PARAMS_FILE.exists():  # the project's tracking store, unless MLFLOW_TRACKING_URI says otherwise
             mlflow.set_tracking_uri(tracking_uri(load_params("tracking").tracking))
-        return mlflow.pyfunc.load_model(model).predict(pd.DataFrame({"text": texts}))
+        return predict_texts(*load_registered(model), texts)
     path = Path(model)
     if path.suffix == ".onnx" and path.is_file():
         return _predict_onnx(path, texts)
@@ -41,9 +41,10 @@ def predict(model: str, texts: list[str]) -> pd.DataFrame:
 def _predict_onnx(path: Path, texts: list[str]) -> pd.DataFrame:
     from transformers import AutoConfig, AutoTokenizer
 
+    from pipeline.models.factory import load_pretrained
     from pipeline.onnx_export import onnx_logits, onnx_session
 
-    tokenizer, config = AutoTokenizer.from_pretrained(path.parent), AutoConfig.from_pretrained(path.parent)
+    tokenizer, config = load_pretrained(AutoTokenizer, path.parent), load_pretrained(AutoConfig, path.parent)
     session = onnx_session(path)
     logits = np.concatenate([np.empty((0, config.num_labels), dtype=np.float32)] + [
         onnx_logits(session, tokenizer(texts[start:start + BATCH], padding=True, truncation=True, return_tensors="np"))

@@ -51,11 +51,11 @@ def promotion(gate_passed: bool, metric: str, ours: float, champion: dict | None
 
 def champion_predictions(client: MlflowClient, name: str, texts: list[str]) -> tuple[str, list[str]] | None:
     """The current champion's version and its predicted label names for `texts` (None without a champion)."""
-    import pandas as pd
+    from pipeline.serving import load_registered, predict_texts
 
     version = current_champion(client, name)
     if version is None:
         return None
     mlflow.set_tracking_uri(client.tracking_uri)
-    predicted = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}").predict(pd.DataFrame({"text": texts}))
+    predicted = predict_texts(*load_registered(f"models:/{name}/{version.version}"), texts)
     return str(version.version), predicted["label"].astype(str).tolist()

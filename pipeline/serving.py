@@ -2,27 +2,47 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import pipeline.models.lstm  # noqa: F401  (registers the lstm baseline with the Auto classes)
+from pipeline.models.factory import load_pretrained
 
 BATCH = 32
 
 
 def load_model(folder: Path | str):
-    """A saved sequence classifier (any architecture conf/model offers, the lstm baseline included), in eval mode."""
-    return AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    """A saved sequence classifier (any architecture conf/model offers, the lstm baseline included), in eval mode.
+
+    Loaded safely (factory.load_pretrained): no code from the folder runs, no pickled object is loaded.
+    """
+    return load_pretrained(AutoModelForSequenceClassification, folder).eval()
 
 
 def load_folder(folder: Path | str):
     """(model, tokenizer) from a Hugging Face folder written by export."""
-    return load_model(folder), AutoTokenizer.from_pretrained(folder)
+    return load_model(folder), load_pretrained(AutoTokenizer, folder)
+
+
+def load_registered(uri: str):
+    """(model, tokenizer) of a model that registry.register logged (models:/NAME@alias, runs:/...).
+
+    The exported folder is read from the model's artifacts as files, like load_folder: MLflow's own
+    loader would unpickle python_model.pkl, which runs whatever code the artifact store holds.
+    """
+    import mlflow.artifacts
+
+    with tempfile.TemporaryDirectory(prefix="registered-model-") as tmp:
+        root = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
+        flavor = yaml.safe_load((root / "MLmodel").read_text())["flavors"]["python_function"]
+        return load_folder(root / flavor["artifacts"]["model"]["path"])
 
 
 def label_names(config) -> list[str]:

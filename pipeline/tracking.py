@@ -1,30 +1,129 @@
-"""MLflow helpers: which server, which tags, and a client bound to the run train opened."""
+"""MLflow helpers: which server, whether it answers, which tags, and a client bound to the run train opened."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import requests
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
+from pipeline.errors import PipelineError, warn
 from pipeline.params import params_hash
+from pipeline.redact import redact
 
 
 SQLITE = "sqlite:///"
+LOCAL_URI = SQLITE + "mlflow.db"  # the embedded store, and where runs go when the server cannot be reached
+SERVER_SCHEMES = ("http", "https", "databricks")  # stores behind an HTTP API: the ones that can stop answering
+
+# MLflow retries a failed request 7 times with growing pauses (minutes in all) and waits 120 s for an answer.
+# Before training, a server that does not answer at once is reported: one retry, 3 s each (at most ~6 s).
+# During training, one failure moves the run to the local store for good, so a short blip gets two more
+# tries; a dead server then costs one stall of ~3 s (refused) to ~33 s (no answer), not minutes per step.
+CHECK_RETRIES, CHECK_TIMEOUT_S = 1, 3
+TRAIN_RETRIES, TRAIN_TIMEOUT_S = 2, 10
 
 
 def tracking_uri(tracking: DictConfig) -> str:
-    """MLFLOW_TRACKING_URI when set, else `tracking.uri` from params (sqlite:///mlflow.db by default).
+    """MLFLOW_TRACKING_URI when set, else `tracking.uri` from params (sqlite:///mlflow.db by default)."""
+    return absolute(os.environ.get("MLFLOW_TRACKING_URI") or tracking.uri)
 
-    A relative sqlite path is made absolute: MLflow caches stores by URI, so the same relative
-    URI used from another directory in one process would otherwise reach the first directory's file.
+
+def absolute(uri: str) -> str:
+    """`uri` with a relative sqlite path made absolute.
+
+    MLflow caches stores by URI, so the same relative URI used from another directory in one process
+    would otherwise reach the first directory's file.
     """
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.uri
     if uri.startswith(SQLITE) and not uri.startswith(SQLITE + "/"):
         uri = SQLITE + str(Path(uri[len(SQLITE):]).resolve())
     return uri
+
+
+def is_server(uri: str) -> bool:
+    """True for a tracking server (http, https, databricks), false for a local sqlite or file store."""
+    return urlsplit(uri).scheme in SERVER_SCHEMES
+
+
+@contextmanager
+def http_limits(retries: int, timeout_s: int) -> Iterator[None]:
+    """MLflow's HTTP retries and timeout set to these inside the block (MLflow reads them at each request)."""
+    limits = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries), "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s),
+              "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+    saved = {name: os.environ.get(name) for name in limits}
+    os.environ.update(limits)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+
+
+def server_unreachable(err: BaseException) -> bool:
+    """True when `err` comes from an HTTP request that failed: refused, timed out, or 5xx after retries."""
+    while err is not None:
+        if isinstance(err, requests.RequestException):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def answers(uri: str) -> bool:
+    """Whether the store at `uri` answers within seconds (local stores always do)."""
+    if not is_server(uri):
+        return True
+    try:
+        with http_limits(CHECK_RETRIES, CHECK_TIMEOUT_S):
+            MlflowClient(uri).search_experiments(max_results=1)
+    except (MlflowException, requests.RequestException) as err:
+        if not server_unreachable(err):
+            raise
+        return False
+    return True
+
+
+def unreachable(uri: str, fix: str) -> PipelineError:
+    source = "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "params.yaml tracking.uri"
+    return PipelineError("tracking-unreachable", f"MLflow server {redact(uri)} does not answer", source, fix)
+
+
+def reachable_tracking_uri(tracking: DictConfig) -> str:
+    """The tracking URI to log to, checked before training: a server must answer within seconds.
+
+    An unreachable server is a PipelineError, unless `tracking.fallback_local` is true: then a warning,
+    and the local sqlite store instead.
+    """
+    uri = tracking_uri(tracking)
+    if answers(uri):
+        return uri
+    if not tracking.fallback_local:
+        raise unreachable(uri, "start the server, or fix tracking.uri (or MLFLOW_TRACKING_URI), "
+                               "or log to the local store with -S tracking.fallback_local=true")
+    local = absolute(LOCAL_URI)
+    warn("tracking-fallback-local", f"MLflow server {redact(uri)} does not answer; this run is logged "
+         f"to {local} instead (tracking.fallback_local=true)")
+    return local
+
+
+def training_client(tracking: DictConfig, training: dict) -> MlflowClient:
+    """A client for the store that holds train's run (`training` is models/trained/training.json): the
+    configured one, or the local store train fell back to or moved to when the server was lost."""
+    if training["mlflow_local_fallback"]:
+        return MlflowClient(absolute(LOCAL_URI))
+    uri = tracking_uri(tracking)
+    if not answers(uri):
+        raise unreachable(uri, f"start the server (train's run {training['mlflow_run_id']} is there), then dvc repro")
+    return MlflowClient(uri)
 
 
 def git_commit() -> str:
@@ -45,7 +144,3 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
         "model": cfg.model.name,
         "data": cfg.data.name,
     }
-
-
-def client(tracking: DictConfig) -> MlflowClient:
-    return MlflowClient(tracking_uri(tracking))

@@ -1,11 +1,17 @@
-"""Shared fixtures: a small labelled CSV from the packaged BBC corpus, configs composed from conf/."""
+"""Shared fixtures: a small labelled CSV from the packaged BBC corpus, configs composed from conf/, an MLflow server."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +44,27 @@ def small_frame(bbc_frame) -> pd.DataFrame:
 def compose():
     """compose(overrides) -> the config `dvc exp run -S ...` would write to params.yaml."""
     return lambda *overrides: compose_config(list(overrides), conf_dir=ROOT / "conf")
+
+
+NO_GPU = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
+
+
+def train_stage(cfg, preprocess_cfg=None) -> dict:
+    """Run preprocess (once per working directory, with `preprocess_cfg` or `cfg`), resolve and train
+    in-process on the CPU, as `dvc repro` would; returns train's summary."""
+    from omegaconf import OmegaConf
+
+    from pipeline import paths
+    from pipeline.gpu.policy import resolve_plan
+    from pipeline.stages.preprocess import preprocess
+    from pipeline.stages.train import train
+
+    if not paths.DATASET.exists():
+        preprocess(preprocess_cfg or cfg)
+    plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train)
+    paths.PLAN.parent.mkdir(parents=True, exist_ok=True)
+    paths.PLAN.write_text(OmegaConf.to_yaml(OmegaConf.create(plan)))
+    return train(cfg, plan)
 
 
 def tool_env() -> dict[str, str]:
@@ -82,3 +109,56 @@ def metric_keys(labels: list[str]) -> set[str]:
     per_class = {f"test/{kind}/{label}" for kind in ("precision", "recall", "f1") for label in labels}
     return {"test/accuracy", "test/f1_macro", "test/precision_macro", "test/recall_macro", *per_class,
             "gate/passed", "gate/refine_rounds", "gate/value", "gate/threshold"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"mlflow server exited {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"mlflow server not healthy after {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_process_group(process: subprocess.Popen, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Send `sig` to the process and the children in its group (the server's uvicorn worker), then reap it."""
+    with suppress(ProcessLookupError):  # already stopped
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextmanager
+def running_mlflow_server(root: Path) -> Iterator[dict]:
+    """A `mlflow server` on 127.0.0.1 with its own sqlite store and proxied artifacts under `root`.
+
+    Yields {"url", "artifacts", "process"}; the server runs in its own process group, stopped on exit.
+    """
+    url = f"http://127.0.0.1:{free_port()}"
+    log = root / "server.log"
+    env = dict(tool_env(), MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # no background job workers
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+             "--port", url.rsplit(":", 1)[1], "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "artifacts")],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        wait_until_healthy(url, process, log)
+        yield {"url": url, "artifacts": root / "artifacts", "process": process}
+    finally:
+        stop_process_group(process)

@@ -1,67 +1,23 @@
 """The pipeline against a real `mlflow server` on 127.0.0.1: refinement, promotion, and serving the champion."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import commit_all, run, tool_env
+from conftest import commit_all, run, running_mlflow_server
 from pipeline.predict import predict
 
 MODEL_NAME = "text-classifier"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"mlflow server exited {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"mlflow server not healthy after {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    """A tracking server with its own sqlite store and proxied artifacts; stopped by its PID (process group)."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    url = f"http://127.0.0.1:{free_port()}"
-    log = root / "server.log"
-    env = dict(tool_env(), MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # no background job workers
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
-             "--port", url.rsplit(":", 1)[1], "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "artifacts")],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        wait_until_healthy(url, process, log)
-        yield {"url": url, "artifacts": root / "artifacts"}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # the server's uvicorn worker is in the same group
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    """A tracking server with its own sqlite store and proxied artifacts; stopped by its process group."""
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server
 
 
 def exp_run(project: Path, server: str, *settings: str, check: bool = True) -> dict:
@@ -88,7 +44,7 @@ def test_refine_promote_and_serve_through_a_tracking_server(project, small_frame
 
     # 1. An unreachable gate, only warned about: every refine round runs; registered, not promoted.
     refine = ["refine.max_rounds=2", "refine.extra_epochs=2"]
-    probe = exp_run(project, url, "eval.gate.threshold=1.01", "eval.fail_on_gate=false", *refine)
+    probe = exp_run(project, url, "eval.gate.threshold=1.0", "eval.fail_on_gate=false", *refine)
     assert probe["registry"]["version"] == 1 and probe["registry"]["champion"] is False
     rounds = probe["training"]["rounds"]
     improving = next((r for r in rounds[1:] if r["score"] > rounds[0]["score"]), None)

@@ -46,7 +46,7 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
     assert retrained.returncode == (0 if decision["champion"] else 3), retrained.stderr[-2000:]
     assert json.loads((project / "reports/data_stats.json").read_text())["rows"]["train"] == 160
 
-    write_params("eval.gate.threshold=1.01", "refine.max_rounds=0")
+    write_params("eval.gate.threshold=1.0", "refine.max_rounds=0")
     failed = retrain(project)
     assert failed.returncode == 3 and "quality gate failed" in failed.stderr
     changed = next(line for line in failed.stdout.splitlines() if line.startswith("retrain: changed:"))

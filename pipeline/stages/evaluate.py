@@ -24,7 +24,7 @@ from pipeline.errors import run_main
 from pipeline.params import load_params
 from pipeline.registry import champion_predictions
 from pipeline.serving import load_model
-from pipeline.tracking import client
+from pipeline.tracking import training_client
 
 EVAL_BATCH = 64
 
@@ -92,9 +92,9 @@ def gate_verdict(gate: dict) -> dict[str, float]:
 def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     labels = json.loads(paths.LABELS.read_text())
     training = json.loads(paths.TRAINING_SUMMARY.read_text())
+    mlflow = training_client(cfg.tracking, training)
     preds, targets = predict_test(device)
     metrics = {**test_metrics(preds, targets, labels), **gate_verdict(training["gate"])}
-    mlflow = client(cfg.tracking)
     metrics.update(score_champion(mlflow, cfg.registry.model_name, targets, labels))
     matrix = multiclass_confusion_matrix(preds, targets, len(labels)).tolist()
     write_json(paths.METRICS, metrics)

@@ -10,6 +10,7 @@ import json
 import shutil
 
 import yaml
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from transformers import AutoTokenizer
 
@@ -17,10 +18,12 @@ from pipeline import paths
 from pipeline.atomic import atomic_dir, write_json
 from pipeline.data.loader import split_texts
 from pipeline.errors import PipelineError, run_main, warn
+from pipeline.models.factory import load_pretrained
 from pipeline.onnx_export import export_onnx
 from pipeline.params import load_params
+from pipeline.redact import redact
 from pipeline.registry import CHAMPION, promotion, register
-from pipeline.tracking import client
+from pipeline.tracking import training_client
 
 MODEL_FILES = ("config.json", "model.safetensors")
 ONNX_FILE = "model.onnx"
@@ -29,7 +32,7 @@ PARITY_EXAMPLES = 32  # validation texts (never test) on which ONNX Runtime must
 
 
 def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict) -> str:
-    """A README.md that says what the model does, how well, and the config that made it."""
+    """A README.md that says what the model does, how well, and the config that made it (secrets masked)."""
     rows = "\n".join(f"| {key} | {value} |" for key, value in metrics.items())
     return f"""---
 library_name: transformers
@@ -60,14 +63,17 @@ validation texts; tolerance {onnx_check["tolerance"]}).
 
 ## Training plan
 
+The settings training ran with (adjustments: changes made during training, such as a smaller micro
+batch after CUDA ran out of memory):
+
 ```yaml
-{yaml.safe_dump(plan["settings"], sort_keys=False).strip()}
+{yaml.safe_dump({"settings": plan["settings"], "adjustments": plan.get("adjustments", [])}, sort_keys=False).strip()}
 ```
 
 ## Config that made it
 
 ```yaml
-{OmegaConf.to_yaml(cfg).strip()}
+{yaml.safe_dump(redact(OmegaConf.to_container(cfg, resolve=True)), sort_keys=False).strip()}
 ```
 """
 
@@ -76,8 +82,8 @@ def export(cfg: DictConfig) -> dict:
     """Write models/export (weights, tokenizer, labels, ONNX, model card); return the ONNX parity check."""
     metrics = json.loads(paths.METRICS.read_text())
     stats = json.loads(paths.DATA_STATS.read_text())
-    plan = yaml.safe_load(paths.PLAN.read_text())
-    tokenizer = AutoTokenizer.from_pretrained(paths.TOKENIZER)
+    plan = yaml.safe_load(paths.TRAINED_PLAN.read_text())
+    tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER)
     parity_texts = split_texts("validation")[:PARITY_EXAMPLES]
     with atomic_dir(paths.EXPORT) as out:
         for name in MODEL_FILES:
@@ -106,11 +112,10 @@ def check_gate(cfg: DictConfig) -> None:
                         "(-S eval.fail_on_gate=false to only warn)")
 
 
-def register_and_promote(cfg: DictConfig) -> dict:
+def register_and_promote(cfg: DictConfig, mlflow: MlflowClient) -> dict:
     """Register models/export as a new version (alias challenger); move champion to it if it earned it."""
     metrics = json.loads(paths.METRICS.read_text())
     training = json.loads(paths.TRAINING_SUMMARY.read_text())
-    mlflow = client(cfg.tracking)
     name, ours = cfg.registry.model_name, metrics[PROMOTE_METRIC]
     version = register(mlflow, name, training["mlflow_run_id"], paths.EXPORT,
                        {PROMOTE_METRIC: str(ours), "gate_passed": str(training["gate"]["passed"])})
@@ -128,10 +133,11 @@ def register_and_promote(cfg: DictConfig) -> dict:
 
 def main() -> None:
     cfg = load_params("seed", "model", "data", "train", "eval", "tracking", "registry")
+    mlflow = training_client(cfg.tracking, json.loads(paths.TRAINING_SUMMARY.read_text()))  # it answers, first
     onnx_check = export(cfg)
     print(f"export: model, tokenizer, ONNX (max |logit diff| {onnx_check['max_abs_logit_diff']:.1e}) and "
           f"model card in {paths.EXPORT}/")
-    decision = register_and_promote(cfg)
+    decision = register_and_promote(cfg, mlflow)
     print(f"export: registered {decision['model_name']} v{decision['version']} (challenger); "
           f"champion: {'yes' if decision['champion'] else 'no'} ({decision['reason']})")
     check_gate(cfg)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import yaml
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from pipeline import paths
 from pipeline.atomic import atomic_dir
@@ -47,19 +47,22 @@ def pretrain(cfg: DictConfig, plan: dict) -> dict:
     if cfg.model.arch.family == "lstm":
         raise PipelineError("pretrain-lstm", "masked-language-model pretraining needs a transformer, not the lstm baseline",
                             "params.yaml pretrain.steps", "set -S pretrain.steps=0 for model=lstm")
-    from lightning.pytorch.loggers import MLFlowLogger
     from transformers import AutoTokenizer
 
-    from pipeline.models.factory import scratch_config
+    from pipeline.fallback_logger import FallbackMLFlowLogger
+    from pipeline.models.factory import load_pretrained, scratch_config
     from pipeline.models.pretrain import pretrain_mlm
-    from pipeline.tracking import run_tags, tracking_uri
+    from pipeline.redact import redact
+    from pipeline.tracking import reachable_tracking_uri, run_tags
 
-    tokenizer = AutoTokenizer.from_pretrained(paths.TOKENIZER)
+    uri = reachable_tracking_uri(cfg.tracking)
+    tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER)
     texts = corpus_texts(cfg.pretrain.corpus)
     config = scratch_config(cfg.model.arch, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
-    logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=tracking_uri(cfg.tracking),
-                          run_name=f"pretrain-{cfg.model.name}-{cfg.data.name}", tags={**run_tags(cfg), "stage": "pretrain"})
-    logger.log_hyperparams({"pretrain": dict(cfg.pretrain), "corpus_texts": len(texts)})
+    logger = FallbackMLFlowLogger(cfg.tracking.experiment, uri, f"pretrain-{cfg.model.name}-{cfg.data.name}",
+                                  redact({**run_tags(cfg), "stage": "pretrain"}))
+    logger.log_hyperparams(redact({"pretrain": OmegaConf.to_container(cfg.pretrain, resolve=True),
+                                   "corpus_texts": len(texts)}))
     settings = plan["settings"]
     started = time.perf_counter()
     with atomic_dir(paths.PRETRAINED) as out:

@@ -6,17 +6,13 @@ from omegaconf import DictConfig
 
 from pipeline.errors import PipelineError
 
-MODES = ("full", "head_only", "lora")
-
 
 def apply_finetune(model, finetune: DictConfig, arch: DictConfig):
     """The model to train under `finetune.mode`: itself, with a frozen encoder, or wrapped in LoRA adapters.
 
-    The head (`arch.head_modules`: module names, new weights) is trained in every mode.
+    The head (`arch.head_modules`: module names, new weights) is trained in every mode. The mode is one
+    pipeline/schema.py allows (load_params checked it).
     """
-    if finetune.mode not in MODES:
-        raise PipelineError("config-out-of-range", f"unknown fine-tuning mode '{finetune.mode}'", "finetune.mode",
-                            f"use one of: {', '.join(MODES)}")
     head = list(arch.get("head_modules") or [])
     if finetune.mode == "full":
         return model

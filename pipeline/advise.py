@@ -57,26 +57,31 @@ def advise(cfg: DictConfig) -> list[dict]:
         row = {"card": key, "vram_gb": card["vram_gb"], "cc": card["compute_capability"]}
         try:
             plan = resolve_plan(NO_MACHINE, OmegaConf.create({**card, "plan_only": True}), cfg.model, cfg.train,
-                                cfg.finetune)
-        except PipelineError:
+                                cfg.finetune, cfg.strategy)
+        except PipelineError as err:
+            if err.code != "plan-does-not-fit":
+                raise
             rows.append({**row, "fits": False, "precision": None, "micro_batch": None, "checkpointing": None,
                          "peak_gib": None, "samples_per_s": None, "peak_tflops_used": None})
             continue
         settings = plan["settings"]
         tflops, kind = peak_tflops(card, settings["precision"])
         cost = flops * (RECOMPUTE if settings["gradient_checkpointing"] else 1)
+        processes = settings["devices"] * settings["num_nodes"]
         rows.append({**row, "fits": True, "precision": settings["precision"],
                      "micro_batch": settings["micro_batch_size"], "checkpointing": settings["gradient_checkpointing"],
                      "peak_gib": plan["memory_gib"]["total"],
-                     "samples_per_s": round(tflops * 1e12 * MFU / cost, 1) if tflops else None,
+                     "samples_per_s": round(processes * tflops * 1e12 * MFU / cost, 1) if tflops else None,
                      "peak_tflops_used": f"{tflops} ({kind})" if tflops else None})
     return rows
 
 
 def table(rows: list[dict], cfg: DictConfig) -> str:
     arch = cfg.model.arch
+    strategy = cfg.strategy
     lines = [f"{cfg.model.name} ({arch.num_parameters / 1e6:.1f}M params), max_seq_len {cfg.model.max_seq_len}, "
-             f"global batch {cfg.train.global_batch_size}; samples/s assume {MFU:.0%} MFU of the peak shown",
+             f"global batch {cfg.train.global_batch_size}, strategy {strategy.name} on {strategy.devices} device(s) x "
+             f"{strategy.num_nodes} node(s); samples/s (all devices) assume {MFU:.0%} MFU of the peak shown",
              "", "| card | VRAM GB | CC | fits | precision | micro batch | checkpointing | est. peak GiB | "
              "est. samples/s | peak TFLOPS used |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:

@@ -96,8 +96,17 @@ ERRORS = {
     "plan-no-gpu": ("The plan targets a GPU, but torch sees none where train runs.",
                     "Train with `-S gpu=auto`, or on the planned card (gpu.plan_only only plans)."),
     "plan-does-not-fit": ("The model does not fit the card even at micro batch 1 with activation checkpointing.",
-                          "Shorten `model.max_seq_len`, use finetune=lora, or a card the message lists."),
-    "train-out-of-memory": ("CUDA ran out of memory even at micro batch 1.",
+                          "Shorten `model.max_seq_len`, use finetune=lora, shard it over several GPUs "
+                          "(`strategy=fsdp`), or a card the message lists."),
+    "plan-batch-indivisible": ("`train.global_batch_size` does not split evenly over devices x nodes processes.",
+                               "Set the global batch to a multiple of the number of processes."),
+    "plan-strategy-unsupported": ("The strategy cannot run here: fsdp and deepspeed need CUDA GPUs; deepspeed "
+                                  "needs its package.", "Use `strategy=ddp` on the CPU, or install deepspeed."),
+    "train-launcher-mismatch": ("torchrun or SLURM started a different number of processes than the plan's "
+                                "devices x nodes.", "Set `strategy.devices` / `strategy.num_nodes` to what the "
+                                "launcher starts, then `dvc repro resolve`."),
+    "train-out-of-memory": ("CUDA ran out of memory even at micro batch 1, or in a run of several processes "
+                            "(which cannot shrink its micro batch mid-run).",
                             "Shorten `model.max_seq_len`, use finetune=lora, free the GPU, or use a bigger card."),
     # tracking, evaluation, export
     "tracking-unreachable": ("The MLflow tracking server does not answer (checked before training, evaluation and "
@@ -124,7 +133,8 @@ WARNINGS = {
                        "Update the driver when you can."),
     "env-torch-cpu-only": ("NVML sees a GPU but torch cannot use it: training falls back to the CPU.",
                            "Install a CUDA build of torch."),
-    "env-multi-gpu": ("Several GPUs were found; the run uses GPU 0.", "Pick another with CUDA_VISIBLE_DEVICES."),
+    "env-multi-gpu": ("Several GPUs were found; strategy=auto trains on GPU 0.",
+                      "`-S strategy=ddp` (or fsdp) trains on all of them; CUDA_VISIBLE_DEVICES picks which."),
     "env-card-unknown": ("The card is not in the catalog: it is planned from NVML's compute capability and memory.",
                          "Add a conf/gpu profile for exact figures."),
     "env-gpu-busy": ("Other processes hold GPU memory; the plan assumes the whole card.", "Free the GPU."),

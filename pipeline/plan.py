@@ -23,9 +23,10 @@ NO_MACHINE = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": []
 def plan_for(cfg: DictConfig) -> dict:
     """The plan resolve would write; a named card is planned without needing it (plan-only)."""
     if cfg.gpu.profile in ("auto", "cpu"):
-        return resolve_plan(environment_report(load_catalog()), cfg.gpu, cfg.model, cfg.train, cfg.finetune)
+        return resolve_plan(environment_report(load_catalog()), cfg.gpu, cfg.model, cfg.train, cfg.finetune,
+                            cfg.strategy)
     gpu = OmegaConf.merge(cfg.gpu, {"plan_only": True})
-    return resolve_plan(NO_MACHINE, gpu, cfg.model, cfg.train, cfg.finetune)
+    return resolve_plan(NO_MACHINE, gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
 
 
 def main() -> None:

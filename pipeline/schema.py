@@ -129,6 +129,15 @@ class Train:
 
 
 @dataclass
+class Strategy:
+    name: str = rule(choices=("auto", "ddp", "fsdp", "deepspeed"))
+    devices: Any = MISSING                                      # "auto" or a number >= 1
+    num_nodes: int = rule(ge=1)
+    sharding: Optional[str] = rule(None, choices=("FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD"))  # fsdp
+    stage: Optional[int] = rule(None, choices=(1, 2, 3))        # deepspeed
+
+
+@dataclass
 class Tracking:
     uri: str = MISSING
     experiment: str = MISSING
@@ -177,6 +186,7 @@ class Params:
     data: Data = field(default_factory=Data)
     finetune: Finetune = field(default_factory=Finetune)
     train: Train = field(default_factory=Train)
+    strategy: Strategy = field(default_factory=Strategy)
     tracking: Tracking = field(default_factory=Tracking)
     pretrain: Pretrain = field(default_factory=Pretrain)
     eval: Eval = field(default_factory=Eval)
@@ -265,7 +275,19 @@ def _check_lora(finetune: DictConfig, source: str) -> None:
                             f"{source} finetune.{needed[0]}", "pick the lora option: -S finetune=lora")
 
 
-CROSS_CHECKS = {"model": _check_sequence_length, "data": _check_split_sizes, "finetune": _check_lora}
+def _check_strategy(strategy: DictConfig, source: str) -> None:
+    devices = strategy.devices
+    if devices != "auto" and not (type(devices) is int and devices >= 1):
+        raise PipelineError("config-out-of-range", f"strategy.devices is {_show(devices)}, must be auto or a number >= 1",
+                            f"{source} strategy.devices", "set -S strategy.devices=auto or -S strategy.devices=2")
+    needed = {"fsdp": "sharding", "deepspeed": "stage"}.get(strategy.name)
+    if needed and strategy[needed] is None:
+        raise PipelineError("config-missing-value", f"strategy.name={strategy.name} needs strategy.{needed}",
+                            f"{source} strategy.{needed}", f"pick the option: -S strategy={strategy.name}")
+
+
+CROSS_CHECKS = {"model": _check_sequence_length, "data": _check_split_sizes, "finetune": _check_lora,
+                "strategy": _check_strategy}
 
 
 def unknown_key(key: str, source: str) -> PipelineError:

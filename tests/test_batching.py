@@ -73,3 +73,17 @@ def test_tokenization_is_cached_and_shared_by_models_with_the_same_tokenizer(new
 
     preprocess(compose("model=minilm", "model.max_seq_len=64", *news_csv))  # another cut: new entries
     assert len(list(CACHE.iterdir())) == 6
+
+
+@pytest.mark.parametrize("lengths", [None, [random.Random(1).randint(5, 128) for _ in range(203)]],
+                         ids=["shuffled", "grouped"])
+def test_processes_share_each_step_of_the_single_process_order(lengths):
+    """2 processes with micro batch 4 train, step by step, on the batches of 8 one process would."""
+    single = batches_of(EpochSampler(203, seed=5, batch_size=8, lengths=lengths, epoch=1), size=8)
+    shards = [batches_of(EpochSampler(203, 5, 4, lengths, epoch=1, rank=rank, replicas=2), size=4) for rank in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == len(single)  # DDP needs the same number of batches everywhere
+    for step, batch in enumerate(single[:-1]):
+        assert sorted(shards[0][step] + shards[1][step]) == sorted(batch)
+    padded = shards[0][-1] + shards[1][-1]  # 203 is odd: the last step wraps around to even the processes out
+    assert set(single[-1]) <= set(padded) and len(padded) == len(single[-1]) + 1
+    assert len(EpochSampler(203, 5, 4, lengths, rank=1, replicas=2)) == 102

@@ -1,5 +1,7 @@
 """resolve's decisions for every catalog card, and the memory estimate behind them."""
 
+import importlib.util
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -133,3 +135,66 @@ def test_memory_estimate_follows_the_reference_formulas():
     assert fp32["activations"] == pytest.approx(2 * mixed["activations"], abs=1e-3)
     assert mixed["total"] == pytest.approx(sum(v for k, v in mixed.items() if k != "total"), abs=1e-2)
     assert mixed["cuda_context"] == memory.CUDA_CONTEXT_GIB
+
+
+def test_ddp_splits_the_global_batch_over_the_processes(compose):
+    plan = card_plan(compose, "rtx3090", "model=bert", "strategy=ddp", "strategy.devices=4")
+    settings = plan["settings"]
+    assert (settings["strategy"], settings["devices"], settings["num_nodes"]) == ("ddp", 4, 1)
+    assert settings["micro_batch_size"] * settings["accumulate_grad_batches"] == 16 // 4
+    assert "per-device batch 4 (global batch 16 / 4 processes)" in plan["reasons"]["micro_batch_size"]
+    single = card_plan(compose, "rtx3090", "model=bert")["memory_gib"]
+    assert plan["memory_gib"]["gradient_buckets"] == single["gradients"]  # DDP's second copy of the gradients
+
+
+def test_two_nodes_count_as_processes(compose):
+    settings = card_plan(compose, "a100_80gb", "strategy=ddp", "strategy.devices=8", "strategy.num_nodes=2",
+                         "train.global_batch_size=64")["settings"]
+    assert settings["micro_batch_size"] * settings["accumulate_grad_batches"] == 64 // 16
+
+
+def test_fsdp_shards_weights_gradients_and_states_not_activations(compose):
+    overrides = ("model=bert", "model.max_seq_len=512", "train.global_batch_size=8")
+    single = card_plan(compose, "a100_80gb", *overrides, "train.global_batch_size=1")
+    sharded = card_plan(compose, "a100_80gb", *overrides, "strategy=fsdp", "strategy.devices=8")
+    assert sharded["settings"]["micro_batch_size"] == single["settings"]["micro_batch_size"] == 1  # per device
+    for part in ("weights", "gradients", "optimizer_states"):
+        assert sharded["memory_gib"][part] == pytest.approx(single["memory_gib"][part] / 8, abs=1e-3)
+    assert sharded["memory_gib"]["activations"] == single["memory_gib"]["activations"]
+    assert sharded["memory_gib"]["gathered_layer"] > 0
+    grad_op = card_plan(compose, "a100_80gb", *overrides, "strategy=fsdp", "strategy.devices=8",
+                        "strategy.sharding=SHARD_GRAD_OP")["memory_gib"]
+    assert grad_op["weights"] == single["memory_gib"]["weights"] and "gathered_layer" not in grad_op
+
+
+def test_fsdp_fits_a_model_one_card_cannot_hold(compose):
+    with pytest.raises(PipelineError, match="plan-does-not-fit|needs .* GiB") as err:
+        card_plan(compose, "gtx1060", "model=bert", "model.arch.num_layers=48", "model.arch.num_parameters=1400000000")
+    assert "strategy=fsdp" in err.value.fix
+    plan = card_plan(compose, "gtx1060", "model=bert", "model.arch.num_layers=48",
+                     "model.arch.num_parameters=1400000000", "strategy=fsdp", "strategy.devices=16")
+    assert plan["memory_gib"]["total"] <= memory.usable_gib(6)
+
+
+def test_strategy_errors_say_what_to_change(compose):
+    with pytest.raises(PipelineError, match="16 does not split evenly over 3 processes") as err:
+        card_plan(compose, "rtx3090", "strategy=ddp", "strategy.devices=3")
+    assert err.value.code == "plan-batch-indivisible"
+    with pytest.raises(PipelineError, match="strategy=fsdp needs CUDA GPUs") as err:
+        plan_for(compose("gpu=cpu", "strategy=fsdp", "strategy.devices=2"))
+    assert err.value.code == "plan-strategy-unsupported"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="deepspeed is installed here")
+def test_deepspeed_without_its_package_is_refused(compose):
+    with pytest.raises(PipelineError, match="deepspeed package is not installed"):
+        card_plan(compose, "a100_80gb", "strategy=deepspeed", "strategy.devices=2")
+
+
+def test_devices_auto_is_every_gpu_torch_sees_and_one_process_on_the_cpu(compose):
+    env = {"torch": {"cuda_available": True, "cuda_build": "12.8", "device_count": 4}, "gpus": [{}] * 4,
+           "gpu_profile": CATALOG["rtx4090"]}
+    for overrides, devices in [(("strategy=ddp",), 4), (("gpu=cpu", "strategy=ddp"), 1)]:
+        cfg = compose(*overrides)
+        assert resolve_plan(env, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)["settings"]["devices"] \
+            == devices

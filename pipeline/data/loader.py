@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from datasets import Dataset, DatasetDict, load_from_disk
 from torch.utils.data import DataLoader, Sampler
@@ -33,30 +35,42 @@ class EpochSampler(Sampler[int]):
     With `lengths`, examples are grouped by length (less padding): shuffle, cut into pools of POOL
     batches, sort each pool by length, cut it into batches and shuffle the batches, the one short
     batch last so that consecutive `batch_size` chunks stay the grouped batches.
+
+    With several processes (`replicas`), the order is cut into steps of `batch_size` x `replicas`
+    examples and process `rank` takes every `replicas`-th example: together the processes train on
+    the batches one process would, step by step. The order is padded by wrapping around so that
+    every process gets the same number of batches (DDP needs that).
     """
 
     POOL = 50
 
     def __init__(self, size: int, seed: int, batch_size: int, lengths: list[int] | None = None,
-                 epoch: int = 0, skip: int = 0):
+                 epoch: int = 0, skip: int = 0, rank: int = 0, replicas: int = 1):
         self.size, self.seed, self.batch_size, self.lengths = size, seed, batch_size, lengths
-        self.epoch, self.skip = epoch, skip
+        self.epoch, self.skip, self.rank, self.replicas = epoch, skip, rank, replicas
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def order(self) -> list[int]:
+        """This process's examples for the epoch (all of them with one process)."""
+        order = self.global_order()
+        order += order[:len(self) * self.replicas - self.size]
+        return order[self.rank::self.replicas]
+
+    def global_order(self) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.size, generator=generator).tolist()
         if self.lengths is None:
             return order
-        pool = self.batch_size * self.POOL
+        step = self.batch_size * self.replicas
+        pool = step * self.POOL
         batches = []
         for start in range(0, self.size, pool):
             chunk = sorted(order[start:start + pool], key=lambda i: self.lengths[i], reverse=True)
-            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+            batches += [chunk[i:i + step] for i in range(0, len(chunk), step)]
         shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-        shuffled.sort(key=lambda batch: len(batch) < self.batch_size)  # stable: the short batch goes last
+        shuffled.sort(key=lambda batch: len(batch) < step)  # stable: the short batch goes last
         return [i for batch in shuffled for i in batch]
 
     def __iter__(self):
@@ -64,19 +78,23 @@ class EpochSampler(Sampler[int]):
         yield from self.order()[skip:]
 
     def __len__(self) -> int:
-        return self.size
+        return math.ceil(self.size / self.replicas)
 
 
 def make_loader(split: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: int,
                 shuffle: bool = False, num_workers: int = 0, seed: int = 0,
-                group_by_length: bool = False, epoch: int = 0, skip: int = 0) -> DataLoader:
+                group_by_length: bool = False, epoch: int = 0, skip: int = 0,
+                rank: int = 0, replicas: int = 1) -> DataLoader:
     """Batches padded to their longest example; shuffled by (seed, epoch), optionally grouped by length.
 
     `epoch` and `skip` (examples already trained on) start a shuffled loader where a resumed run left off.
+    With several processes, process `rank` of `replicas` gets its share: an equal one of the shuffled
+    order (EpochSampler), or every `replicas`-th example of an unshuffled split (no padding: evaluation
+    metrics are summed over the processes, so no example may count twice).
     """
-    sampler = None
+    sampler = range(rank, len(split), replicas) if replicas > 1 else None
     if shuffle:
         lengths = [len(ids) for ids in split.with_format(None)["input_ids"]] if group_by_length else None
-        sampler = EpochSampler(len(split), seed, batch_size, lengths, epoch, skip)
+        sampler = EpochSampler(len(split), seed, batch_size, lengths, epoch, skip, rank, replicas)
     return DataLoader(split, batch_size=batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer),
                       num_workers=num_workers, persistent_workers=num_workers > 0)

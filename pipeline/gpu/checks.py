@@ -106,8 +106,8 @@ def environment_problems(report: dict, requested: str, plan_only: bool) -> list[
             problems.append(Problem("warning", "env-torch-cpu-only", f"NVML sees {first['name']} but torch ({build}) cannot use it; "
                                                f"training falls back to the CPU", "install a CUDA build of torch"))
         if len(report["gpus"]) > 1:
-            problems.append(Problem("warning", "env-multi-gpu", f"{len(report['gpus'])} GPUs found; this run uses GPU 0",
-                                    "pick another with CUDA_VISIBLE_DEVICES"))
+            problems.append(Problem("warning", "env-multi-gpu", f"{len(report['gpus'])} GPUs found; strategy=auto trains on GPU 0",
+                                    "-S strategy=ddp (or fsdp) trains on all of them; CUDA_VISIBLE_DEVICES picks which"))
         if card and card["profile"] == "derived":
             problems.append(Problem("warning", "env-card-unknown", f"{first['name']} is not in the catalog (conf/gpu/): planning from "
                                                f"NVML's CC {first['compute_capability']} and "

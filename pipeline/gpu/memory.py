@@ -11,15 +11,50 @@
   ones (LoRA: 2*r*hidden per adapted matrix per layer; the head: about hidden*(hidden+2)). A
   frozen encoder (head_only) runs without storing activations: one layer's working set is counted.
 - LSTM baseline: about 12*s*b*h bytes of 16-bit activations per layer (gates, cell and output states).
+- Several processes (conf/strategy): DDP keeps a second copy of the gradients in its communication
+  buckets. FSDP and DeepSpeed ZeRO divide the parts they shard by the number of processes; FSDP
+  FULL_SHARD and ZeRO-3 also gather one layer's whole weights and gradients at a time. Activations
+  are never sharded: each process holds those of its own micro batch.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
 GIB = 2**30
 CUDA_CONTEXT_GIB = 0.4
 MARGIN = 0.12
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """How a strategy spreads training state over `processes`: the parts it divides among them, whether
+    it gathers one layer's whole weights at a time, and whether it keeps DDP's gradient buckets."""
+
+    processes: int = 1
+    sharded: tuple[str, ...] = ()
+    gathers_layer: bool = False
+    gradient_buckets: bool = False
+
+
+SINGLE = Sharding()
+
+
+def strategy_sharding(name: str, processes: int, fsdp_sharding: str | None = None,
+                      zero_stage: int | None = None) -> Sharding:
+    """The Sharding of a conf/strategy option run on `processes` processes."""
+    if processes == 1:
+        return SINGLE
+    if name == "fsdp":
+        sharded = {"FULL_SHARD": ("weights", "gradients", "optimizer_states"),
+                   "SHARD_GRAD_OP": ("gradients", "optimizer_states"), "NO_SHARD": ()}[fsdp_sharding]
+        return Sharding(processes, sharded, gathers_layer=fsdp_sharding == "FULL_SHARD")
+    if name == "deepspeed":
+        sharded = ("optimizer_states", "gradients", "weights")[:zero_stage]
+        return Sharding(processes, sharded, gathers_layer=zero_stage == 3)
+    return Sharding(processes, gradient_buckets=True)
 
 
 def state_bytes_per_param(precision: str) -> int:
@@ -51,8 +86,9 @@ def trainable_parameters(arch: DictConfig, finetune: DictConfig | None) -> int:
 
 
 def estimate(arch: DictConfig, seq_len: int, micro_batch: int, precision: str, attention: str,
-             checkpointing: bool, finetune: DictConfig | None = None) -> dict[str, float]:
-    """Peak training memory in GiB, by part; `total` includes the CUDA context."""
+             checkpointing: bool, finetune: DictConfig | None = None,
+             sharding: Sharding = SINGLE) -> dict[str, float]:
+    """Peak training memory per device in GiB, by part; `total` includes the CUDA context."""
     params, trained = arch.num_parameters, trainable_parameters(arch, finetune)
     full_layer = activation_bytes_per_layer(arch, seq_len, micro_batch, attention, precision)
     if finetune is not None and finetune.mode == "head_only":
@@ -70,6 +106,13 @@ def estimate(arch: DictConfig, seq_len: int, micro_batch: int, precision: str, a
         "activations": activations / GIB,
         "cuda_context": CUDA_CONTEXT_GIB,
     }
+    weight_bytes, gradient_bytes = parts["weights"], parts["gradients"]
+    for part in sharding.sharded:
+        parts[part] /= sharding.processes
+    if sharding.gathers_layer:
+        parts["gathered_layer"] = (weight_bytes + gradient_bytes) / arch.num_layers
+    if sharding.gradient_buckets:
+        parts["gradient_buckets"] = gradient_bytes
     parts["total"] = sum(parts.values())
     return {key: round(value, 3) for key, value in parts.items()}
 

@@ -3,11 +3,14 @@
 Rules (../shared/reference/gpus.md): precision by compute capability (never bf16 below 8.0),
 the largest micro batch whose memory estimate fits, accumulation up to the global batch,
 activation checkpointing only when nothing fits without it, SDPA attention, torch.compile
-off below CC 7.0, opt-in on 7.x, on from 8.0.
+off below CC 7.0, opt-in on 7.x, on from 8.0. Several processes (conf/strategy) split the global
+batch: each device gets global / (devices x num_nodes) samples per optimizer step, and the memory
+estimate counts what the strategy shards.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,22 +30,28 @@ class Decisions:
         self.settings[key], self.reasons[key] = value, reason
 
 
+SINGLE_PROCESS = OmegaConf.create({"name": "auto", "devices": 1, "num_nodes": 1})
+
+
 def resolve_plan(env: dict, gpu: DictConfig, model: DictConfig, train: DictConfig,
-                 finetune: DictConfig | None = None) -> dict:
-    """The plan: target card, settings, reasons and (on a GPU) the memory breakdown.
+                 finetune: DictConfig | None = None, strategy: DictConfig = SINGLE_PROCESS) -> dict:
+    """The plan: target card, settings, reasons and (on a GPU) the memory breakdown per device.
 
     `finetune` (conf/finetune) changes what memory training needs; None means full fine-tuning.
+    `strategy` (conf/strategy) sets how many processes share the global batch and what they shard.
     """
     decide = Decisions()
     card = _choose_target(decide, env, gpu)
-    breakdown = _plan_gpu(decide, card, model, train, finetune) if card else _plan_cpu(decide, train)
+    sharding = _plan_processes(decide, env, card, strategy, train.global_batch_size)
+    batch = Batch(train.global_batch_size, sharding.processes)
+    breakdown = _plan_gpu(decide, card, model, batch, train, finetune, sharding) if card \
+        else _plan_cpu(decide, batch, train)
     return {"target": card["profile"] if card else "cpu", "settings": decide.settings,
             "reasons": decide.reasons, "memory_gib": breakdown}
 
 
 def _choose_target(decide: Decisions, env: dict, gpu: DictConfig) -> dict | None:
     """The card to plan for, or None for the CPU."""
-    decide("devices", 1, "one device per run")
     cuda = env["torch"]["cuda_available"]
     if gpu.profile == "cpu":
         decide("accelerator", "cpu", "gpu=cpu was requested")
@@ -62,13 +71,70 @@ def _choose_target(decide: Decisions, env: dict, gpu: DictConfig) -> dict | None
     return None
 
 
-def _plan_cpu(decide: Decisions, train: DictConfig) -> None:
+class Batch:
+    """The global batch (samples per optimizer step) and each process's share of it."""
+
+    def __init__(self, global_size: int, processes: int):
+        self.global_size, self.processes = global_size, processes
+        self.per_device = global_size // processes
+
+    def split(self) -> str:
+        if self.processes == 1:
+            return f"the global batch {self.global_size}"
+        return f"the per-device batch {self.per_device} (global batch {self.global_size} / {self.processes} processes)"
+
+
+def _plan_processes(decide: Decisions, env: dict, card: dict | None, strategy: DictConfig,
+                    global_batch: int) -> memory.Sharding:
+    """Strategy, devices and nodes; what the strategy shards across its processes."""
+    devices, why = strategy.devices, f"strategy.devices={strategy.devices}"
+    if devices == "auto":
+        count = env["torch"].get("device_count", 0)
+        if card is None:
+            devices, why = 1, "strategy.devices=auto on the CPU: one process (a number starts that many gloo processes)"
+        elif count:
+            devices, why = count, f"strategy.devices=auto: the {count} GPU(s) torch sees"
+        else:
+            devices, why = 1, "strategy.devices=auto, planned without the machine: one GPU (set a number to plan several)"
+    processes = devices * strategy.num_nodes
+    name = strategy.name
+    if name == "auto":
+        name = "ddp" if processes > 1 else "auto"
+        reason = "strategy=auto with several processes: data parallel (DDP)" if processes > 1 \
+            else "one process on one device (strategy=auto)"
+    else:
+        reason = {"ddp": "one process per device, each with the whole model; gradients averaged (DDP)",
+                  "fsdp": "fully sharded data parallel: weights, gradients and states split across the processes",
+                  "deepspeed": "DeepSpeed ZeRO: training state split across the processes"}[name]
+        if card is None and name != "ddp":
+            raise PipelineError("plan-strategy-unsupported", f"strategy={name} needs CUDA GPUs; this plan is for the CPU",
+                                "params.yaml strategy.name", "use -S strategy=ddp (gloo) on the CPU, or plan for a GPU")
+        if name == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+            raise PipelineError("plan-strategy-unsupported", "strategy=deepspeed but the deepspeed package is not installed",
+                                "params.yaml strategy.name", "`.venv/bin/uv pip install deepspeed`, or use -S strategy=fsdp")
+        if processes == 1:
+            reason += " (one process: nothing to split)"
+    if global_batch % processes:
+        raise PipelineError("plan-batch-indivisible", f"train.global_batch_size {global_batch} does not split evenly "
+                            f"over {processes} processes ({devices} device(s) x {strategy.num_nodes} node(s))",
+                            "params.yaml train.global_batch_size, strategy.devices",
+                            f"set -S train.global_batch_size to a multiple of {processes}")
+    decide("strategy", name, reason)
+    decide("devices", devices, why)
+    decide("num_nodes", strategy.num_nodes, f"strategy.num_nodes={strategy.num_nodes}: {processes} process(es) in all")
+    if name == "fsdp":
+        decide("fsdp_sharding", strategy.sharding, "strategy.sharding; each transformer layer is one FSDP unit")
+    if name == "deepspeed":
+        decide("zero_stage", strategy.stage, "strategy.stage")
+    return memory.strategy_sharding(name, processes, strategy.get("sharding"), strategy.get("stage"))
+
+
+def _plan_cpu(decide: Decisions, batch: Batch, train: DictConfig) -> None:
     decide("precision", "32-true", "CPU: mixed precision brings no reliable speed-up there and changes numerics")
     decide("matmul_precision", "highest", "CPU: full fp32 matmuls")
     decide("attention", "sdpa", "PyTorch scaled_dot_product_attention: fused kernels where the device has them, math otherwise")
-    decide("micro_batch_size", train.global_batch_size,
-           f"CPU RAM holds the whole batch: the micro batch is the global batch {train.global_batch_size}")
-    decide("accumulate_grad_batches", 1, "the micro batch is the global batch")
+    decide("micro_batch_size", batch.per_device, f"CPU RAM holds the whole batch: the micro batch is {batch.split()}")
+    decide("accumulate_grad_batches", 1, f"the micro batch is {batch.split()}")
     decide("gradient_checkpointing", False, "CPU: memory is not the constraint")
     compile_on = train.compile is True
     decide("compile", compile_on, "train.compile=true was requested" if compile_on else
@@ -78,8 +144,8 @@ def _plan_cpu(decide: Decisions, train: DictConfig) -> None:
     decide("deterministic", True, "CPU: fully deterministic, so a re-run reproduces the metrics")
 
 
-def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, train: DictConfig,
-              finetune: DictConfig | None) -> dict:
+def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, batch: Batch, train: DictConfig,
+              finetune: DictConfig | None, sharding: memory.Sharding) -> dict:
     cc = cc_value(card["compute_capability"])
     precision, reason = choose_precision(card)
     decide("precision", precision, reason)
@@ -89,14 +155,14 @@ def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, train: DictConfi
         decide("matmul_precision", "highest", f"no TF32 below CC 8.0 (this card: {cc})")
     kernel, reason = sdpa_kernel(cc, precision)
     decide("attention", "sdpa", f"scaled_dot_product_attention; expected kernel {kernel}: {reason}")
-    micro, checkpointing, breakdown = fit_micro_batch(card, model, train.global_batch_size, precision,
-                                                      _attention_for_memory(kernel), finetune)
+    micro, checkpointing, breakdown = fit_micro_batch(card, model, batch.per_device, precision,
+                                                      _attention_for_memory(kernel), finetune, sharding)
     usable = memory.usable_gib(card["vram_gb"])
     decide("micro_batch_size", micro,
-           f"largest divisor of the global batch {train.global_batch_size} whose estimate "
+           f"largest divisor of {batch.split()} whose estimate "
            f"({breakdown['total']} GiB) fits in {usable:.1f} GiB ({card['vram_gb']} GB less {memory.MARGIN:.0%} margin)")
-    decide("accumulate_grad_batches", train.global_batch_size // micro,
-           f"{train.global_batch_size} samples per optimizer step / micro batch {micro}")
+    decide("accumulate_grad_batches", batch.per_device // micro,
+           f"{batch.per_device} samples per device and optimizer step / micro batch {micro}")
     decide("gradient_checkpointing", checkpointing,
            "micro batch 1 does not fit without it: recompute activations in the backward pass" if checkpointing
            else "the micro batch fits without recomputation, which would cost ~30 % speed")
@@ -129,15 +195,17 @@ def _attention_for_memory(kernel: str) -> str:
     return "eager" if kernel == "math" else "sdpa"
 
 
-def fit_micro_batch(card: dict, model: DictConfig, global_batch: int, precision: str,
-                    attention: str, finetune: DictConfig | None = None) -> tuple[int, bool, dict]:
-    """(micro batch, checkpointing, estimate): the largest divisor that fits, checkpointing only if needed."""
+def fit_micro_batch(card: dict, model: DictConfig, batch: int, precision: str, attention: str,
+                    finetune: DictConfig | None = None,
+                    sharding: memory.Sharding = memory.SINGLE) -> tuple[int, bool, dict]:
+    """(micro batch, checkpointing, estimate): the largest divisor of a device's `batch` that fits,
+    checkpointing only if needed."""
     usable = memory.usable_gib(card["vram_gb"])
-    divisors = [n for n in range(global_batch, 0, -1) if global_batch % n == 0]
+    divisors = [n for n in range(batch, 0, -1) if batch % n == 0]
     for checkpointing in (False, True) if model.arch.family != "lstm" else (False,):
         for micro in divisors:
             breakdown = memory.estimate(model.arch, model.max_seq_len, micro, precision, attention, checkpointing,
-                                        finetune)
+                                        finetune, sharding)
             if breakdown["total"] <= usable:
                 return micro, checkpointing, breakdown
     raise _does_not_fit(card, model, breakdown, usable, finetune)
@@ -160,7 +228,8 @@ def _does_not_fit(card: dict, model: DictConfig, breakdown: dict, usable: float,
         "plan-does-not-fit", f"{model.name} at max_seq_len {model.max_seq_len} needs {breakdown['total']} GiB even at micro batch 1 "
         f"with activation checkpointing; {card['name']} has {usable:.1f} GiB usable",
         "params.yaml gpu/model/train",
-        f"shorten sequences (-S model.max_seq_len=...), train fewer parameters (LoRA), or use a card that fits: {cards}")
+        f"shorten sequences (-S model.max_seq_len=...), train fewer parameters (LoRA), shard over several GPUs "
+        f"(-S strategy=fsdp), or use a card that fits: {cards}")
 
 
 def _choose_compile(decide: Decisions, cc: float, requested) -> None:

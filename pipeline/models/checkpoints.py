@@ -20,6 +20,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from pipeline.atomic import write_json
 from pipeline.errors import PipelineError
@@ -109,13 +110,17 @@ class ResumePoint(L.Callback):
 
 
 class ResumeDir:
-    """One training run's resumable state under .cache/train/<key>/ (see the module docstring)."""
+    """One training run's resumable state under .cache/train/<key>/ (see the module docstring).
+
+    Every process reads it; only the main one (rank 0) writes it.
+    """
 
     def __init__(self, key: str, root: Path = ROOT):
         self.root, self.path = root, root / key
         state = self.path / "state.json"
         self.state: dict = json.loads(state.read_text()) if state.exists() else {}
 
+    @rank_zero_only
     def save_state(self, **values) -> None:
         self.state.update(values)
         write_json(self.path / "state.json", self.state)
@@ -135,13 +140,16 @@ class ResumeDir:
         summary = json.loads(result.read_text())
         return {**summary, "state_dict": load_checkpoint(self.round_dir(index) / "best.ckpt")["state_dict"]}
 
+    @rank_zero_only
     def finish(self, index: int, summary: dict) -> None:
         write_json(self.round_dir(index) / "result.json", summary)
         (self.round_dir(index) / "last.ckpt").unlink(missing_ok=True)
 
+    @rank_zero_only
     def restart_round(self, index: int) -> None:
         shutil.rmtree(self.round_dir(index), ignore_errors=True)
 
+    @rank_zero_only
     def clear(self) -> None:
         """The run finished and its model is saved: no checkpoint of this or any earlier run is needed."""
         shutil.rmtree(self.root, ignore_errors=True)

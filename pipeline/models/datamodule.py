@@ -10,6 +10,8 @@ from pipeline.data.loader import load_processed, make_loader
 
 
 class TextDataModule(L.LightningDataModule):
+    """Each process loads its share of the batches (the samplers shard by the trainer's rank and world size)."""
+
     def __init__(self, micro_batch_size: int, num_workers: int = 0, seed: int = 0, group_by_length: bool = False):
         super().__init__()
         self.micro_batch_size, self.num_workers, self.seed = micro_batch_size, num_workers, seed
@@ -17,7 +19,9 @@ class TextDataModule(L.LightningDataModule):
         self.dataset, self.tokenizer = load_processed()
 
     def batches_per_epoch(self) -> int:
-        return math.ceil(len(self.dataset["train"]) / self.micro_batch_size)
+        """Micro batches each process runs per epoch."""
+        per_process = math.ceil(len(self.dataset["train"]) / self.trainer.world_size)
+        return math.ceil(per_process / self.micro_batch_size)
 
     def train_dataloader(self):
         # Lightning restores its loop counters from a checkpoint before asking for the loader: a run resumed
@@ -27,8 +31,11 @@ class TextDataModule(L.LightningDataModule):
         return make_loader(self.dataset["train"], self.tokenizer, self.micro_batch_size,
                            shuffle=True, num_workers=self.num_workers, seed=self.seed,
                            group_by_length=self.group_by_length, epoch=self.trainer.current_epoch,
-                           skip=done * self.micro_batch_size)
+                           skip=done * self.micro_batch_size, **self.shard())
 
     def val_dataloader(self):
         return make_loader(self.dataset["validation"], self.tokenizer, self.micro_batch_size,
-                           num_workers=self.num_workers)
+                           num_workers=self.num_workers, **self.shard())
+
+    def shard(self) -> dict:
+        return {"rank": self.trainer.global_rank, "replicas": self.trainer.world_size}

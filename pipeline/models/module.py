@@ -33,9 +33,9 @@ class TextClassifier(L.LightningModule):
         preds = output.logits.argmax(dim=-1)
         self.val_f1.update(preds, batch["labels"])
         self.val_accuracy.update(preds, batch["labels"])
-        self.log("val/loss", output.loss, on_epoch=True, batch_size=len(preds))
+        self.log("val/loss", output.loss, on_epoch=True, batch_size=len(preds), sync_dist=True)
 
-    def on_validation_epoch_end(self):
+    def on_validation_epoch_end(self):  # torchmetrics sums the counts of every process before computing
         self.log("val/f1", self.val_f1.compute(), prog_bar=True)
         self.log("val/accuracy", self.val_accuracy.compute())
         self.val_f1.reset()

@@ -12,9 +12,9 @@ from pipeline.params import load_params
 
 
 def main() -> None:
-    cfg = load_params("gpu", "model", "train", "finetune")
+    cfg = load_params("gpu", "model", "train", "finetune", "strategy")
     env = json.loads(paths.ENV_REPORT.read_text())
-    plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train, cfg.finetune)
+    plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
     write_yaml(paths.PLAN, plan)
     print(f"resolve: planning for {plan['target']}")
     for key, value in plan["settings"].items():

@@ -3,6 +3,8 @@
 Read top to bottom: seed -> data -> model -> logger -> round 0 -> refine rounds -> keep the best weights.
 Crash-safe: an interrupted run carries on from its checkpoints in .cache/train/ (pipeline/models/checkpoints.py);
 CUDA out of memory halves the micro batch, doubles accumulation (same global batch) and restarts the round.
+Several processes (conf/strategy, pipeline/models/strategy.py) each run this file top to bottom; only the
+main one writes files and logs to MLflow.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pipeline.models.datamodule import TextDataModule
 from pipeline.models.factory import build_model
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 from pipeline.models.module import TextClassifier
+from pipeline.models.strategy import check_launcher, is_main_process, lightning_strategy, processes
 from pipeline.params import load_params
 from pipeline.redact import redact
 from pipeline.tracking import reachable_tracking_uri, run_tags, tracking_uri
@@ -69,11 +72,12 @@ def train(cfg: DictConfig, plan: dict) -> dict:
     if plan["settings"]["accelerator"] == "gpu" and not torch.cuda.is_available():
         raise PipelineError("plan-no-gpu", f"the plan targets {plan['target']} but torch sees no GPU here",
                             str(paths.PLAN), "train with -S gpu=auto, or run on the planned card (gpu.plan_only only plans)")
+    check_launcher(plan["settings"])
     configured, uri = tracking_uri(cfg.tracking), reachable_tracking_uri(cfg.tracking)  # fails here, before any work
     gate = cfg.eval.gate
     resume = ResumeDir(resume_key(cfg, plan))
     settings = resume.state.get("settings", dict(plan["settings"]))  # an out-of-memory retry may have changed them
-    if resume.state:
+    if resume.state and is_main_process():
         print(f"train: resuming the interrupted run kept in {resume.path}")
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(settings["matmul_precision"])
@@ -132,6 +136,10 @@ def train(cfg: DictConfig, plan: dict) -> dict:
                "gate": {"metric": gate.metric, "threshold": gate.threshold, "value": round(best.score, 6),
                         "passed": passed, "refine_rounds": len(rounds) - 1}}
     logger.log_metrics({"gate/passed": float(passed)})
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every process has read the best weights before the main one clears them
+    if not is_main_process():
+        return summary
     with atomic_dir(paths.TRAINED) as out:
         if cfg.finetune.mode == "lora":
             model.save_pretrained(out / "adapter")  # the adapter alone, for reuse on the same base model
@@ -173,7 +181,8 @@ def fit_round(session: Session, logger: FallbackMLFlowLogger, result: Round) -> 
         resume_point = ResumePoint()
         trainer = L.Trainer(
             accelerator=session.settings["accelerator"], devices=session.settings["devices"],
-            precision=session.settings["precision"],
+            num_nodes=session.settings["num_nodes"], use_distributed_sampler=False,  # TextDataModule shards itself
+            strategy=lightning_strategy(session.settings, session.module.model), precision=session.settings["precision"],
             accumulate_grad_batches=session.settings["accumulate_grad_batches"], max_epochs=result.max_epochs,
             deterministic=session.settings["deterministic"], log_every_n_steps=cfg.train.log_every_n_steps,
             logger=logger, plugins=[AtomicCheckpointIO()], default_root_dir=folder,
@@ -201,6 +210,11 @@ def shrink_micro_batch(session: Session, logger: FallbackMLFlowLogger, index: in
     """After CUDA out of memory: the next smaller divisor of the global batch as micro batch, and accumulation
     to keep the global batch; recorded in the resumable state, the training summary and MLflow tags."""
     settings = session.settings
+    if processes(settings) > 1:  # the other processes wait in a collective: no retry can rejoin them
+        raise PipelineError("train-out-of-memory", f"CUDA out of memory in a run of {processes(settings)} processes "
+                            f"({str(err).splitlines()[0]})", f"round {index} of train, plan {paths.PLAN}",
+                            "halve train.global_batch_size (or -S model.max_seq_len=...), use -S strategy=fsdp, "
+                            "or free the GPUs")
     micro, accumulate = settings["micro_batch_size"], settings["accumulate_grad_batches"]
     global_batch = micro * accumulate
     if micro == 1:
@@ -241,6 +255,8 @@ def main() -> None:
     cfg = load_params("seed", "gpu", "model", "finetune", "data", "train", "tracking", "eval", "refine")
     plan = yaml.safe_load(paths.PLAN.read_text())
     summary = train(cfg, plan)
+    if not is_main_process():
+        return
     gate = summary["gate"]
     verdict = "passed" if gate["passed"] else "failed"
     print(f"train: best {gate['metric']} {gate['value']} (round {summary['best_round']}, epoch "

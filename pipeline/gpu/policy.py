@@ -43,7 +43,7 @@ def resolve_plan(env: dict, gpu: DictConfig, model: DictConfig, train: DictConfi
     decide = Decisions()
     card = _choose_target(decide, env, gpu)
     sharding = _plan_processes(decide, env, card, strategy, train.global_batch_size)
-    batch = Batch(train.global_batch_size, sharding.processes)
+    batch = Batch(train.global_batch_size, sharding.processes, decide.settings["devices"])
     breakdown = _plan_gpu(decide, card, model, batch, train, finetune, sharding) if card \
         else _plan_cpu(decide, batch, train)
     return {"target": card["profile"] if card else "cpu", "settings": decide.settings,
@@ -74,8 +74,8 @@ def _choose_target(decide: Decisions, env: dict, gpu: DictConfig) -> dict | None
 class Batch:
     """The global batch (samples per optimizer step) and each process's share of it."""
 
-    def __init__(self, global_size: int, processes: int):
-        self.global_size, self.processes = global_size, processes
+    def __init__(self, global_size: int, processes: int, processes_per_node: int):
+        self.global_size, self.processes, self.processes_per_node = global_size, processes, processes_per_node
         self.per_device = global_size // processes
 
     def split(self) -> str:
@@ -167,8 +167,10 @@ def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, batch: Batch, tr
            "micro batch 1 does not fit without it: recompute activations in the backward pass" if checkpointing
            else "the micro batch fits without recomputation, which would cost ~30 % speed")
     _choose_compile(decide, cc, train.compile)
-    workers = max(1, min(4, (os.cpu_count() or 2) - 1))
-    decide("num_workers", workers, "GPU: worker processes collate the next batches while the GPU computes")
+    per_process = max(1, (os.cpu_count() or 2) // batch.processes_per_node)
+    decide("num_workers", max(1, min(4, per_process - 1)),
+           f"GPU: worker processes collate the next batches while the GPU computes ({per_process} CPU core(s) "
+           f"per training process here)")
     decide("deterministic", "warn", "GPU: deterministic kernels where they exist, a warning where not")
     return breakdown
 

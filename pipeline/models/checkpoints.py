@@ -34,7 +34,14 @@ warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint th
 
 
 def load_checkpoint(path: Path | str) -> dict:
-    """A checkpoint's tensors and plain values (torch.load with weights_only=True); unreadable is an error."""
+    """A checkpoint's tensors and plain values (torch.load with weights_only=True); unreadable is an error.
+
+    DeepSpeed writes a checkpoint as a folder of ZeRO shards: it is consolidated into one state dict.
+    """
+    if Path(path).is_dir():
+        from lightning.pytorch.utilities.deepspeed import convert_zero_checkpoint_to_fp32_state_dict
+
+        return convert_zero_checkpoint_to_fp32_state_dict(path, Path(path) / "consolidated.pt")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, ValueError) as err:  # truncated zip, bad pickle, not a checkpoint

@@ -9,10 +9,11 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from pipeline import paths
 from pipeline.errors import PipelineError
 from pipeline.schema import unknown_key, validate
 
-CONF_DIR = Path("conf")
+CONF_DIR = paths.CONF
 
 
 def check_group_option(override: str, conf_dir: Path = CONF_DIR) -> None:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+CONF = Path("conf")  # the Hydra config groups
 ENV_REPORT = Path("reports/env.json")
 PROCESSED = Path("data/processed")
 DATASET = PROCESSED / "dataset"

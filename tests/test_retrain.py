@@ -6,6 +6,7 @@ It trains the lstm baseline, so the same stages are shown to carry a non-transfo
 import json
 import sys
 
+import pytest
 from omegaconf import OmegaConf
 
 from conftest import commit_all, metric_keys, run
@@ -18,6 +19,7 @@ def retrain(project):
     return run([sys.executable, "-m", "pipeline.retrain"], project, check=False)
 
 
+@pytest.mark.slow  # 3.5 min: `make test` stays within 15 minutes (it took 19 with this and the server test)
 def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(project, small_frame, compose):
     def write_params(*overrides):  # what `dvc exp run -S ...` would write; retrain runs `dvc repro` on it
         (project / "params.yaml").write_text(OmegaConf.to_yaml(compose(*SETTINGS, *overrides)))

@@ -9,13 +9,14 @@ import yaml
 from pipeline.paths import CONF as CONF_DIR  # not through pipeline.compose: Hydra takes 0.25 s to import
 
 NOT_CARDS = ("auto", "cpu")
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 35 files in 0.02 s instead of 0.27 s
 ARCH_BY_CC = [(12.0, "blackwell"), (10.0, "blackwell"), (9.0, "hopper"), (8.9, "ada"), (8.0, "ampere"),
               (7.5, "turing"), (7.0, "volta"), (6.0, "pascal"), (0.0, "older")]
 
 
 def load_catalog(conf_dir: Path = CONF_DIR) -> dict[str, dict]:
     """Every card profile, keyed by its option name (`gpu=<key>`), in file-name order."""
-    return {path.stem: yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {path.stem: yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER)
             for path in sorted((Path(conf_dir) / "gpu").glob("*.yaml")) if path.stem not in NOT_CARDS}
 
 

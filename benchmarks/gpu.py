@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -45,6 +44,8 @@ from pipeline.gpu.detect import environment_report
 from pipeline.gpu.policy import resolve_plan
 from pipeline.models.factory import scratch_config
 
+from common import cpu_name
+
 CONF = Path(__file__).resolve().parents[1] / "conf"
 AUTOCAST = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}  # what the plan chooses
 GIB = 2**30
@@ -53,8 +54,7 @@ USED = ("precision", "matmul_precision", "attention", "micro_batch_size", "accum
 
 
 def machine(env: dict, device: torch.device) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     line = f"Machine: {cpu}, {os.cpu_count()} logical CPUs; torch {torch.__version__}"
     if device.type == "cuda":
         card = env["gpu_profile"]

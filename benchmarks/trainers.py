@@ -235,12 +235,8 @@ def same_settings(clone: Path, epochs: int, train_size: int | None) -> None:
     loop = run_loop(clone, epochs, warmup)
     print(f"\n### Same settings: seq 128, no length grouping, {size} train x {epochs} epoch(s), "
           f"{val_size} validation, warmup {warmup} steps\n")
-    print("| contender | samples/s | fit s | val macro F1 | padding | speed vs Trainer |")
-    print("|---|---|---|---|---|---|")
-    print(row("ours: `python -m pipeline.stages.train`", ours, size, epochs, trainer))
-    print(row("transformers.Trainer", trainer, size, epochs, trainer))
-    print(row("hand-written PyTorch loop", loop, size, epochs, trainer))
-    print(notes(trainer))
+    print(table("speed vs Trainer", {"ours: `python -m pipeline.stages.train`": ours, "transformers.Trainer": trainer,
+                                     "hand-written PyTorch loop": loop}, size, epochs, trainer))
     ratio = trainer["seconds"] / ours["seconds"]
     print(f"\nCriterion ours >= 0.95x the Trainer's samples/s: {ratio:.3f}x, {'met' if ratio >= 0.95 else 'NOT met'}.")
 
@@ -256,11 +252,16 @@ def length_grouping(clone: Path, epochs: int, train_size: int) -> None:
           f"{val_size} validation, warmup {warmup} steps\n")
     print(f"Train examples after the cut at 512: median {lengths[len(lengths) // 2]} tokens, "
           f"{sum(n < 512 for n in lengths) / len(lengths):.0%} shorter than 512.\n")
-    print("| contender | samples/s | fit s | val macro F1 | padding | speed-up vs Trainer |")
-    print("|---|---|---|---|---|---|")
-    print(row("ours, `train.group_by_length=true`", ours, size, epochs, trainer))
-    print(row("transformers.Trainer defaults (random batches, dynamic padding)", trainer, size, epochs, trainer))
-    print(notes(trainer))
+    print(table("speed-up vs Trainer", {"ours, `train.group_by_length=true`": ours,
+                                        "transformers.Trainer defaults (random batches, dynamic padding)": trainer},
+                size, epochs, trainer))
+
+
+def table(last_column: str, results: dict[str, dict], train_size: int, epochs: int, trainer: dict) -> str:
+    """The Markdown table of `results` (contender -> result), speeds relative to the Trainer's, with its notes."""
+    lines = [f"| contender | samples/s | fit s | val macro F1 | padding | {last_column} |", "|---|---|---|---|---|---|"]
+    lines += [row(name, result, train_size, epochs, trainer) for name, result in results.items()]
+    return "\n".join(lines) + "\n" + notes(trainer)
 
 
 def notes(trainer: dict) -> str:

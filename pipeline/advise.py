@@ -16,7 +16,7 @@ from pipeline.atomic import write_text
 from pipeline.compose import compose_config
 from pipeline.errors import PipelineError, run_main
 from pipeline.gpu.catalog import cc_value, load_catalog
-from pipeline.gpu.policy import resolve_plan
+from pipeline.gpu.policy import processes, resolve_plan
 from pipeline.plan import NO_MACHINE
 
 MFU = 0.35  # model FLOPs utilisation assumed: mid-range of the 25-45 % typical for BERT training
@@ -67,11 +67,10 @@ def advise(cfg: DictConfig) -> list[dict]:
         settings = plan["settings"]
         tflops, kind = peak_tflops(card, settings["precision"])
         cost = flops * (RECOMPUTE if settings["gradient_checkpointing"] else 1)
-        processes = settings["devices"] * settings["num_nodes"]
         rows.append({**row, "fits": True, "precision": settings["precision"],
                      "micro_batch": settings["micro_batch_size"], "checkpointing": settings["gradient_checkpointing"],
                      "peak_gib": plan["memory_gib"]["total"],
-                     "samples_per_s": round(processes * tflops * 1e12 * MFU / cost, 1) if tflops else None,
+                     "samples_per_s": round(processes(settings) * tflops * 1e12 * MFU / cost, 1) if tflops else None,
                      "peak_tflops_used": f"{tflops} ({kind})" if tflops else None})
     return rows
 

@@ -129,6 +129,11 @@ def _plan_processes(decide: Decisions, env: dict, card: dict | None, strategy: D
     return memory.strategy_sharding(name, processes, strategy.get("sharding"), strategy.get("stage"))
 
 
+def processes(settings: dict) -> int:
+    """How many processes a plan's settings train with: devices per node x nodes."""
+    return settings["devices"] * settings["num_nodes"]
+
+
 def _plan_cpu(decide: Decisions, batch: Batch, train: DictConfig) -> None:
     decide("precision", "32-true", "CPU: mixed precision brings no reliable speed-up there and changes numerics")
     decide("matmul_precision", "highest", "CPU: full fp32 matmuls")

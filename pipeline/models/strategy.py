@@ -16,15 +16,12 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from pipeline import paths
 from pipeline.errors import PipelineError
+from pipeline.gpu.policy import processes
 
 
 def is_main_process() -> bool:
     """True in the only process, or in global rank 0 of several (the rank torchrun, SLURM or Lightning set)."""
     return rank_zero_only.rank == 0
-
-
-def processes(settings: dict) -> int:
-    return settings["devices"] * settings["num_nodes"]
 
 
 def lightning_strategy(settings: dict, model) -> str | Strategy:

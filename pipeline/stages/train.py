@@ -24,6 +24,7 @@ from pipeline import paths
 from pipeline.atomic import atomic_dir
 from pipeline.errors import PipelineError, run_main, warn
 from pipeline.fallback_logger import FallbackMLFlowLogger
+from pipeline.gpu.policy import processes
 from pipeline.models.checkpoints import (AtomicCheckpointIO, ResumeCheckpoint, ResumeDir, ResumePoint,
                                          load_checkpoint)
 from pipeline.models.curves import CurveRecorder
@@ -31,7 +32,7 @@ from pipeline.models.datamodule import TextDataModule
 from pipeline.models.factory import build_model
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 from pipeline.models.module import TextClassifier
-from pipeline.models.strategy import check_launcher, is_main_process, lightning_strategy, processes
+from pipeline.models.strategy import check_launcher, is_main_process, lightning_strategy
 from pipeline.params import load_params
 from pipeline.redact import redact
 from pipeline.tracking import reachable_tracking_uri, run_tags, tracking_uri

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pipeline.core.interpreter import with_interpreter_on_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +22,7 @@ def cpu_name() -> str:
 
 def pipeline_env() -> dict[str, str]:
     """What `make run` sets: no DVC analytics, this venv's `python` for the stages; the clone's own MLflow store."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = with_interpreter_on_path(dict(os.environ, DVC_NO_ANALYTICS="1"))
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 

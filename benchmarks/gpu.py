@@ -37,12 +37,12 @@ from omegaconf import DictConfig
 from transformers import AutoModelForSequenceClassification
 
 from pipeline.advise import peak_tflops, training_flops_per_sample
-from pipeline.compose import compose_config
+from pipeline.config.compose import compose_config
 from pipeline.gpu import memory
 from pipeline.gpu.catalog import load_catalog
 from pipeline.gpu.detect import environment_report
 from pipeline.gpu.policy import resolve_plan
-from pipeline.models.factory import scratch_config
+from pipeline.models.architectures import scratch_config
 
 from common import cpu_name
 

@@ -6,7 +6,7 @@
 Without --model: the packaged all-MiniLM-L6-v2 with a fresh, random 5-label head (latency does not
 depend on the head's weights), saved with save_pretrained to a temporary folder. With --model: an
 exported folder (models/export: model and tokenizer). Either is exported by the pipeline's own
-pipeline.onnx_export.export_onnx (which checks the logits against PyTorch) and timed on BBC News
+pipeline.serving.onnx_export.export_onnx (which checks the logits against PyTorch) and timed on BBC News
 texts tokenized to exactly 128 tokens (truncated, padded where shorter): warm-up calls, then the
 median and p90 of --reps timed calls per batch size. PyTorch runs under torch.inference_mode; both
 runtimes get the same number of intra-op threads. Prints Markdown.
@@ -28,9 +28,10 @@ from omegaconf import OmegaConf
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from pipeline.data.sources import load_frame
-from pipeline.models.factory import build_model, build_tokenizer, load_pretrained
-from pipeline.onnx_export import export_onnx, onnx_logits
-from pipeline.serving import load_model
+from pipeline.models.safe_load import load_pretrained
+from pipeline.models.sources import build_model, build_tokenizer
+from pipeline.serving.onnx_export import export_onnx, onnx_forward
+from pipeline.serving.inference import load_model
 
 from common import ROOT, cpu_name
 
@@ -62,7 +63,7 @@ def save_packaged_minilm(folder: Path, labels: list[str]) -> PreTrainedTokenizer
 
 
 def ort_session(onnx_path: Path, threads: int) -> ort.InferenceSession:
-    """pipeline.onnx_export.onnx_session with the intra-op thread count set (that one takes no options)."""
+    """pipeline.serving.onnx_export.onnx_session with the intra-op thread count set (that one takes no options)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
@@ -116,7 +117,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp:
         folder = args.model or Path(tmp) / "model"
         tokenizer = (load_pretrained(AutoTokenizer, folder) if args.model else save_packaged_minilm(folder, labels))
-        check = export_onnx(folder, tokenizer, Path(tmp) / "model.onnx", texts[:PARITY_TEXTS], SEQ_LEN)
+        tokenizer.model_max_length = SEQ_LEN  # the parity check cuts texts where the timed batches do
+        check = export_onnx(folder, tokenizer, Path(tmp) / "model.onnx", texts[:PARITY_TEXTS])
         session = ort_session(Path(tmp) / "model.onnx", args.threads)
         model = load_model(folder)
         names = [arg.name for arg in session.get_inputs()]
@@ -131,7 +133,7 @@ def main() -> None:
         for batch_size in args.batch_sizes:
             batch = fixed_length_batch(tokenizer, texts[:batch_size], names)
             eager = latencies_ms(eager_call(model, batch), args.warmup, args.reps)
-            onnx = latencies_ms(lambda: onnx_logits(session, batch), args.warmup, args.reps)
+            onnx = latencies_ms(lambda: onnx_forward(session)(batch), args.warmup, args.reps)
             print(row(batch_size, eager, onnx), flush=True)
 
 

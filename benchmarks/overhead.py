@@ -4,7 +4,7 @@
 
 Everything runs in throw-away clones of this repository's HEAD (the workspace, its mlflow.db and its
 DVC cache are not touched), with params.yaml composed from conf/ in the clone
-(pipeline.compose.compose_config: `dvc repro` itself never composes).
+(pipeline.config.compose.compose_config: `dvc repro` itself never composes).
 
 1. tiny model (`model=tiny gpu=cpu train.max_epochs=1 ...`): a complete `dvc repro`, then the
    no-op `dvc repro` (every stage cached; only validate_env runs) `--noop-runs` times.
@@ -40,7 +40,7 @@ COMMON = ["gpu=cpu", "train.log_every_n_steps=1", "eval.fail_on_gate=false"]
 TINY = ["model=tiny", "train.max_epochs=1", "refine.max_rounds=0", *COMMON]  # the cheapest complete run
 MINILM = ["model=minilm", *COMMON]
 CHANGED_LR = "train.lr=5.0e-4"  # a training param only: resolve and train re-run, preprocess does not
-COMPOSE = ("import sys; from omegaconf import OmegaConf; from pipeline.compose import compose_config; "
+COMPOSE = ("import sys; from omegaconf import OmegaConf; from pipeline.config.compose import compose_config; "
            "open('params.yaml', 'w').write(OmegaConf.to_yaml(compose_config(sys.argv[1:])))")
 POLL_S = 0.5
 

@@ -63,7 +63,7 @@ def stage(clone: Path, name: str) -> None:
 def prepare(clone: Path, overrides: list[str], train_size: int | None) -> None:
     """Compose params.yaml with `overrides`, run the stages before train and keep the first `train_size` examples."""
     compose = ("import sys; from pathlib import Path; from omegaconf import OmegaConf; "
-               "from pipeline.compose import compose_config; "
+               "from pipeline.config.compose import compose_config; "
                "Path('params.yaml').write_text(OmegaConf.to_yaml(compose_config(sys.argv[1:])), encoding='utf-8')")
     run([sys.executable, "-c", compose, *overrides], clone)
     for name in ("validate_env", "preprocess", "resolve"):

@@ -8,13 +8,13 @@ that start with `-` (e.g. `--name my-run`, `--temp`) go to `dvc exp run` unchang
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.compose import CONF_DIR, compose_config
-from pipeline.errors import run_main
+from pipeline.config.compose import CONF_DIR, compose_config
+from pipeline.core.errors import run_main
+from pipeline.core.interpreter import with_interpreter_on_path
 
 
 def dvc_command(args: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
@@ -28,9 +28,7 @@ def dvc_command(args: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
 
 
 def main() -> None:
-    # DVC stages call `python`: make it this interpreter, even when its environment is not activated.
-    path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"
-    sys.exit(subprocess.call(dvc_command(sys.argv[1:]), env={**os.environ, "PATH": path}))
+    sys.exit(subprocess.call(dvc_command(sys.argv[1:]), env=with_interpreter_on_path()))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.atomic import write_text
-from pipeline.compose import compose_config
-from pipeline.errors import PipelineError, run_main
+from pipeline.core.atomic import write_text
+from pipeline.config.compose import compose_config
+from pipeline.core.errors import PipelineError, run_main
 from pipeline.gpu.catalog import cc_value, load_catalog
+from pipeline.gpu.detect import NO_GPU
 from pipeline.gpu.policy import processes, resolve_plan
-from pipeline.plan import NO_MACHINE
 
 MFU = 0.35  # model FLOPs utilisation assumed: mid-range of the 25-45 % typical for BERT training
 RECOMPUTE = 4 / 3  # activation checkpointing re-runs the forward pass
@@ -56,7 +56,7 @@ def advise(cfg: DictConfig) -> list[dict]:
     for key, card in cards:
         row = {"card": key, "vram_gb": card["vram_gb"], "cc": card["compute_capability"]}
         try:
-            plan = resolve_plan(NO_MACHINE, OmegaConf.create({**card, "plan_only": True}), cfg.model, cfg.train,
+            plan = resolve_plan(NO_GPU, OmegaConf.create({**card, "plan_only": True}), cfg.model, cfg.train,
                                 cfg.finetune, cfg.strategy)
         except PipelineError as err:
             if err.code != "plan-does-not-fit":

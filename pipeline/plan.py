@@ -11,14 +11,11 @@ import sys
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.compose import compose_config
-from pipeline.errors import run_main
+from pipeline.config.compose import compose_config
+from pipeline.core.errors import run_main
 from pipeline.gpu.catalog import load_catalog
-from pipeline.gpu.detect import environment_report
+from pipeline.gpu.detect import NO_GPU, environment_report
 from pipeline.gpu.policy import resolve_plan
-
-NO_MACHINE = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
-
 
 def plan_for(cfg: DictConfig) -> dict:
     """The plan resolve would write; a named card is planned without needing it (plan-only)."""
@@ -26,7 +23,7 @@ def plan_for(cfg: DictConfig) -> dict:
         return resolve_plan(environment_report(load_catalog()), cfg.gpu, cfg.model, cfg.train, cfg.finetune,
                             cfg.strategy)
     gpu = OmegaConf.merge(cfg.gpu, {"plan_only": True})
-    return resolve_plan(NO_MACHINE, gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
+    return resolve_plan(NO_GPU, gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
 
 
 def main() -> None:

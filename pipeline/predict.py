@@ -12,13 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from pipeline.errors import PipelineError, run_main
-from pipeline.params import PARAMS_FILE, load_params
-from pipeline.serving import BATCH, label_names, load_folder, load_registered, predict_texts, probabilities_frame
-from pipeline.tracking import tracking_uri
+from pipeline.core.errors import PipelineError, run_main
+from pipeline.config.params import PARAMS_FILE, load_params
+from pipeline.serving.inference import (label_names, load_folder, load_registered, logits, predict_texts,
+                                        probabilities_frame, softmax)
+from pipeline.tracking.store import tracking_uri
 
 
 def predict(model: str, texts: list[str]) -> pd.DataFrame:
@@ -41,16 +41,12 @@ def predict(model: str, texts: list[str]) -> pd.DataFrame:
 def _predict_onnx(path: Path, texts: list[str]) -> pd.DataFrame:
     from transformers import AutoConfig, AutoTokenizer
 
-    from pipeline.models.factory import load_pretrained
-    from pipeline.onnx_export import onnx_logits, onnx_session
+    from pipeline.models.safe_load import load_pretrained
+    from pipeline.serving.onnx_export import onnx_forward, onnx_session
 
     tokenizer, config = load_pretrained(AutoTokenizer, path.parent), load_pretrained(AutoConfig, path.parent)
-    session = onnx_session(path)
-    logits = np.concatenate([np.empty((0, config.num_labels), dtype=np.float32)] + [
-        onnx_logits(session, tokenizer(texts[start:start + BATCH], padding=True, truncation=True, return_tensors="np"))
-        for start in range(0, len(texts), BATCH)])
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return probabilities_frame(probs / probs.sum(axis=1, keepdims=True), label_names(config))
+    scores = logits(onnx_forward(onnx_session(path)), tokenizer, texts, config.num_labels, tensors="np")
+    return probabilities_frame(softmax(scores), label_names(config))
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:

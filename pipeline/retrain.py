@@ -10,11 +10,13 @@ Exit codes: 0 nothing to do, or a new champion was promoted; 3 retrained but not
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
-from pipeline import paths
+from pipeline.core import paths
+from pipeline.core.interpreter import with_interpreter_on_path
+from pipeline.core.outputs import read_json, training_summary
+from pipeline.evaluation import gate
 
 NOTHING_TO_DO = PROMOTED = 0
 ERROR = 1
@@ -39,16 +41,15 @@ def retrain() -> int:
         print("retrain: nothing changed since the last run; nothing to do")
         return NOTHING_TO_DO
     print(f"retrain: changed: {', '.join(stages)}; running dvc repro")
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
-    repro = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=env)
+    repro = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=with_interpreter_on_path())
     if repro.returncode != 0:
         trained_now = "train" not in changed_stages()  # so models/trained is this run's, not a stale one
-        if trained_now and not json.loads(paths.TRAINING_SUMMARY.read_text())["gate"]["passed"]:
+        if trained_now and not gate.passed(training_summary()):
             print("retrain: the quality gate failed: not promoted", file=sys.stderr)
             return NOT_PROMOTED
         print(f"retrain: error: dvc repro exited {repro.returncode}", file=sys.stderr)
         return ERROR
-    decision = json.loads(paths.REGISTRY.read_text())
+    decision = read_json(paths.REGISTRY)
     print(f"retrain: {decision['model_name']} v{decision['version']}: {decision['reason']}")
     return PROMOTED if decision["champion"] else NOT_PROMOTED
 

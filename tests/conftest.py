@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.compose import compose_config
+from pipeline.config.compose import compose_config
+from pipeline.core.interpreter import with_interpreter_on_path
 from pipeline.data.sources import read_class_folders
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,15 +47,13 @@ def compose():
     return lambda *overrides: compose_config(list(overrides), conf_dir=ROOT / "conf")
 
 
-NO_GPU = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
-
-
 def train_stage(cfg, preprocess_cfg=None) -> dict:
     """Run preprocess (once per working directory, with `preprocess_cfg` or `cfg`), resolve and train
     in-process on the CPU, as `dvc repro` would; returns train's summary."""
     from omegaconf import OmegaConf
 
-    from pipeline import paths
+    from pipeline.core import paths
+    from pipeline.gpu.detect import NO_GPU
     from pipeline.gpu.policy import resolve_plan
     from pipeline.stages.preprocess import preprocess
     from pipeline.stages.train import train
@@ -69,9 +68,8 @@ def train_stage(cfg, preprocess_cfg=None) -> dict:
 
 def tool_env() -> dict[str, str]:
     """Environment for subprocesses: this interpreter's bin first (DVC stages call `python`)."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    env = with_interpreter_on_path(dict(os.environ, DVC_NO_ANALYTICS="1"))
     env.pop("MLFLOW_TRACKING_URI", None)  # runs go to the project's own sqlite store
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     return env
 
 

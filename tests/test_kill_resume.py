@@ -11,7 +11,7 @@ import time
 from omegaconf import OmegaConf
 
 from conftest import ROOT, commit_all, run, tool_env
-from pipeline.compose import compose_config
+from pipeline.config.compose import compose_config
 
 # 160 training rows / global batch 16 = 10 optimizer steps per epoch; a resume point every 3 steps (never at
 # an epoch's end), so a checkpoint exists from step 3 on and every one of them is mid-epoch.

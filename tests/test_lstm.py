@@ -9,9 +9,9 @@ import torch
 from omegaconf import OmegaConf
 from transformers import AutoModelForSequenceClassification
 
-from pipeline.models.factory import _train_bpe
+from pipeline.models.bpe import train_bpe
 from pipeline.models.lstm import LSTMForSequenceClassification, lstm_config
-from pipeline.onnx_export import TOLERANCE, export_onnx
+from pipeline.serving.onnx_export import TOLERANCE, export_onnx
 
 POSITIVE = ["a good film with great acting", "great food and a lovely evening", "kind and helpful staff",
             "a wonderful trip, we loved it", "good value, great service", "lovely people and a good show",
@@ -27,7 +27,7 @@ ARCH = {"family": "lstm", "embedding_dim": 16, "hidden_size": 24, "num_layers": 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return _train_bpe(TEXTS, 300, 64)
+    return train_bpe(TEXTS, 300, 64)
 
 
 def build(tokenizer, seed: int = 0) -> LSTMForSequenceClassification:
@@ -90,14 +90,14 @@ def test_save_and_reload_through_auto_class(tokenizer, tmp_path):
 @pytest.mark.parametrize("with_token_type_ids", [False, True])
 def test_onnx_export_matches_pytorch(tokenizer, tmp_path, with_token_type_ids):
     if with_token_type_ids:  # export_onnx then feeds input_ids, attention_mask, token_type_ids
-        tokenizer = _train_bpe(TEXTS, 300, 64)
+        tokenizer = train_bpe(TEXTS, 300, 64)
         tokenizer.model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
         assert "token_type_ids" in tokenizer(TEXTS[:1])
     build(tokenizer).save_pretrained(tmp_path / "model")
 
     # Exported from a batch of 2 and checked on all 16 texts (longer padding) and on 1: torch's warning about
     # LSTM exports with a batch size other than 1 does not apply, the batch and sequence axes stay dynamic.
-    check = export_onnx(tmp_path / "model", tokenizer, tmp_path / "model.onnx", TEXTS, 64)
+    check = export_onnx(tmp_path / "model", tokenizer, tmp_path / "model.onnx", TEXTS)
     assert check["checked_examples"] == len(TEXTS)
     assert check["max_abs_logit_diff"] <= TOLERANCE
 

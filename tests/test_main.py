@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT, run
 from pipeline.__main__ import dvc_command
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 
 def test_overrides_become_set_params_and_flags_pass_through():

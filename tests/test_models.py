@@ -11,7 +11,8 @@ from transformers import AutoModelForSequenceClassification
 
 from conftest import ROOT, tool_env
 from pipeline.gpu.memory import estimate, trainable_parameters
-from pipeline.models.factory import build_model, build_tokenizer, scratch_config
+from pipeline.models.architectures import scratch_config
+from pipeline.models.sources import build_model, build_tokenizer
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 
 MODELS = sorted(path.stem for path in (ROOT / "conf/model").glob("*.yaml"))
@@ -45,7 +46,7 @@ def test_architecture_numbers_give_the_stated_parameter_count(compose, name):
 
 @pytest.fixture(scope="module")
 def minilm(small_frame):
-    from pipeline.compose import compose_config
+    from pipeline.config.compose import compose_config
 
     cfg = compose_config(["model=minilm"], conf_dir=ROOT / "conf")
     return cfg, build_tokenizer(cfg.model, []), small_frame["text"].tolist()[:8]

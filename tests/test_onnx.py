@@ -4,8 +4,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from pipeline.models.factory import build_model, build_tokenizer
-from pipeline.onnx_export import TOLERANCE, export_onnx
+from pipeline.models.sources import build_model, build_tokenizer
+from pipeline.serving.onnx_export import TOLERANCE, export_onnx
 
 
 def test_exported_model_matches_pytorch_for_any_batch_and_length(compose, small_frame, tmp_path):
@@ -14,7 +14,7 @@ def test_exported_model_matches_pytorch_for_any_batch_and_length(compose, small_
     tokenizer = build_tokenizer(model_cfg, texts)
     build_model(model_cfg, ["a", "b", "c"], tokenizer).save_pretrained(tmp_path / "model")
 
-    check = export_onnx(tmp_path / "model", tokenizer, tmp_path / "model.onnx", texts[:16], 64)
+    check = export_onnx(tmp_path / "model", tokenizer, tmp_path / "model.onnx", texts[:16])
     assert check["checked_examples"] == 16 and check["max_abs_logit_diff"] <= TOLERANCE
 
     graph = onnx.load(tmp_path / "model.onnx").graph

@@ -5,14 +5,14 @@ import yaml
 from omegaconf import OmegaConf
 
 from conftest import ROOT
-from pipeline.errors import PipelineError
-from pipeline.params import load_params
+from pipeline.core.errors import PipelineError
+from pipeline.config.params import load_params
 
 
 def test_params_yaml_is_the_composed_default(compose):
     committed = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert committed == OmegaConf.to_container(compose()), \
-        "params.yaml drifted from conf/: regenerate it with `python -m pipeline.compose`"
+        "params.yaml drifted from conf/: regenerate it with `python -m pipeline.config.compose`"
 
 
 def test_model_override_changes_model_and_its_learning_rate(compose):

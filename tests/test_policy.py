@@ -6,9 +6,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import ROOT
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 from pipeline.gpu import memory
 from pipeline.gpu.catalog import load_catalog
+from pipeline.gpu.detect import NO_GPU
 from pipeline.gpu.policy import resolve_plan
 from pipeline.plan import plan_for
 
@@ -97,9 +98,8 @@ def test_a_model_too_big_for_the_card_names_memory_needed_and_cards_that_fit(com
 
 
 def test_auto_without_a_gpu_plans_for_the_cpu(compose):
-    env = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
     cfg = compose()
-    plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train)
+    plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train)
     assert plan["target"] == "cpu" and plan["settings"]["precision"] == "32-true"
     assert plan["settings"]["deterministic"] is True and plan["memory_gib"] is None
     assert set(plan["settings"]) == set(plan["reasons"]) and all(plan["reasons"].values())

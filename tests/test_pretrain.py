@@ -10,8 +10,10 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from pipeline.models.factory import _train_bpe, scratch_config
-from pipeline.models.pretrain import pretrain_mlm
+from pipeline.models.architectures import scratch_config
+
+from pipeline.models.bpe import train_bpe
+from pipeline.training.pretrain import pretrain_mlm
 
 TINY = OmegaConf.create({"family": "bert", "num_layers": 2, "hidden_size": 64, "num_heads": 2, "intermediate_size": 128,
                          "vocab_size": 2000, "max_position_embeddings": 64})
@@ -30,7 +32,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def setup(small_frame):
     texts = small_frame["text"].tolist()
-    tokenizer = _train_bpe(texts, TINY.vocab_size, RUN["max_len"])
+    tokenizer = train_bpe(texts, TINY.vocab_size, RUN["max_len"])
     config = scratch_config(TINY, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
     return config, tokenizer, texts
 

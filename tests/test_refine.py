@@ -1,18 +1,17 @@
 """Evaluate-then-refine: rounds continue from the best weights while the validation gate fails."""
 
-import json
-
 import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline import paths
-from pipeline.errors import PipelineError
+from conftest import ROOT
+from pipeline.config.compose import compose_config
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError
+from pipeline.evaluation import gate
+from pipeline.gpu.detect import NO_GPU
 from pipeline.gpu.policy import resolve_plan
-from pipeline.stages.export import check_gate
 from pipeline.stages.preprocess import preprocess
-
-NO_GPU = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +21,14 @@ def workdir(tmp_path_factory, small_frame):
     return path
 
 
-def run_training(workdir, monkeypatch, compose, threshold):
+def run_training(workdir, monkeypatch, threshold):
     from pipeline.stages.train import train
 
     monkeypatch.chdir(workdir)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = compose("gpu=cpu", "model=tiny", "data=csv", "data.path=data.csv", "train.max_epochs=1",
-                  "train.lr=0.005", f"eval.gate.threshold={threshold}", "refine.max_rounds=2",
-                  "refine.extra_epochs=2")
+    cfg = compose_config(["gpu=cpu", "model=tiny", "data=csv", "data.path=data.csv", "train.max_epochs=1",
+                          "train.lr=0.005", f"eval.gate.threshold={threshold}", "refine.max_rounds=2",
+                          "refine.extra_epochs=2"], conf_dir=ROOT / "conf")
     if not paths.DATASET.exists():
         preprocess(cfg)
     plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train)
@@ -37,8 +36,15 @@ def run_training(workdir, monkeypatch, compose, threshold):
     return train(cfg, plan), MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
 
 
-def test_unreachable_gate_uses_every_round_as_nested_runs_and_fails(workdir, monkeypatch, compose):
-    summary, mlflow = run_training(workdir, monkeypatch, compose, threshold=1.0)
+@pytest.fixture(scope="module")
+def unreachable(workdir):
+    """A run whose gate (val/f1 >= 1.0) no round reaches: every refinement round runs."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return run_training(workdir, monkeypatch, threshold=1.0)
+
+
+def test_unreachable_gate_uses_every_round_as_nested_runs_and_fails(unreachable, workdir):
+    summary, mlflow = unreachable
     rounds = summary["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]
     assert [r["lr"] for r in rounds] == pytest.approx([5e-3, 2.5e-3, 1.25e-3])
@@ -55,23 +61,31 @@ def test_unreachable_gate_uses_every_round_as_nested_runs_and_fails(workdir, mon
     assert [line.split(",")[:2] for line in curve[1:]] == [["0", "0"], ["1", "1"], ["2", "1"], ["3", "2"], ["4", "2"]]
 
 
-def test_gate_that_fails_first_passes_after_refinement_and_stops_there(workdir, monkeypatch, compose):
-    first = json.loads((workdir / paths.TRAINING_SUMMARY).read_text())["rounds"]
+def test_gate_that_fails_first_passes_after_refinement_and_stops_there(unreachable, workdir, monkeypatch):
+    first = unreachable[0]["rounds"]
     improving = next(r for r in first[1:] if r["score"] > first[0]["score"])
     threshold = (first[0]["score"] + improving["score"]) / 2
-    summary, mlflow = run_training(workdir, monkeypatch, compose, threshold=threshold)
+    summary, mlflow = run_training(workdir, monkeypatch, threshold=threshold)
     assert summary["gate"]["passed"] is True
     assert summary["gate"]["refine_rounds"] == improving["round"]
     assert [r["score"] for r in summary["rounds"]] == [r["score"] for r in first[: improving["round"] + 1]]
     assert mlflow.get_run(summary["mlflow_run_id"]).data.metrics["gate/passed"] == 1.0
 
 
-def test_failed_gate_stops_the_pipeline_unless_told_to_warn(tmp_path, monkeypatch, compose, capsys):
-    monkeypatch.chdir(tmp_path)
-    paths.TRAINED.mkdir(parents=True)
-    gate = {"metric": "val/f1", "threshold": 0.9, "value": 0.85, "passed": False, "refine_rounds": 2}
-    paths.TRAINING_SUMMARY.write_text(json.dumps({"gate": gate}))
-    with pytest.raises(PipelineError, match=r"val/f1 0.85 < 0.9 \(missed by 0.0500\) after 2 refine round"):
-        check_gate(compose())
-    check_gate(compose("eval.fail_on_gate=false"))
-    assert "carrying on" in capsys.readouterr().err
+def test_failed_gate_stops_the_pipeline_unless_told_to_warn(capsys):
+    verdict = {"metric": "val/f1", "threshold": 0.9, "value": 0.85, "passed": False, "refine_rounds": 2}
+    with pytest.raises(PipelineError, match=r"val/f1 0.85 < 0.9 \(missed by 0.0500\) after 2 refine round") as err:
+        gate.enforce(verdict, fail_on_gate=True, exported_to="models/export")
+    assert err.value.code == "gate-failed" and "models/export/" in err.value.what
+    gate.enforce(verdict, fail_on_gate=False, exported_to="models/export")
+    assert capsys.readouterr().err.startswith("warning[gate-failed-continuing]: quality gate failed")
+    gate.enforce({**verdict, "value": 0.9, "passed": True}, fail_on_gate=True, exported_to="models/export")
+
+
+def test_verdict_is_hand_checked_at_the_threshold():
+    threshold = OmegaConf.create({"metric": "val/accuracy", "threshold": 0.8})
+    assert gate.verdict(0.8, threshold, refine_rounds=1) == {"metric": "val/accuracy", "threshold": 0.8, "value": 0.8,
+                                                             "passed": True, "refine_rounds": 1}
+    assert gate.verdict(0.7999999, threshold, refine_rounds=0)["passed"] is False
+    assert gate.as_metrics(gate.verdict(0.75, threshold, 2)) == {"gate/passed": 0.0, "gate/refine_rounds": 2.0,
+                                                                 "gate/value": 0.75, "gate/threshold": 0.8}

@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.models.factory import build_model, build_tokenizer
-from pipeline.registry import CHALLENGER, CHAMPION, current_champion, promotion, register
-from pipeline.serving import load_folder, predict_texts
+from pipeline.evaluation.champion import promotion
+from pipeline.models.sources import build_model, build_tokenizer
+from pipeline.serving.inference import load_folder, predict_texts
+from pipeline.serving.pyfunc import log_pyfunc
+from pipeline.tracking.registry import CHALLENGER, CHAMPION, current_champion, promote, register
 
 NAME = "text-classifier-test"
 
@@ -27,13 +29,14 @@ def test_register_sets_challenger_and_the_pyfunc_predicts_like_the_folder(export
     monkeypatch.chdir(tmp_path)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.create_experiment("registry-test")
-    first = register(client, NAME, client.create_run(experiment).info.run_id, exported, {"test/f1_macro": "0.5"})
-    second = register(client, NAME, client.create_run(experiment).info.run_id, exported, {"test/f1_macro": "0.6"})
+    runs = [client.create_run(experiment).info.run_id for _ in range(2)]
+    first = register(client, NAME, log_pyfunc(client.tracking_uri, runs[0], exported), {"test/f1_macro": "0.5"})
+    second = register(client, NAME, log_pyfunc(client.tracking_uri, runs[1], exported), {"test/f1_macro": "0.6"})
     assert (int(first.version), int(second.version)) == (1, 2)
     assert client.get_model_version_by_alias(NAME, CHALLENGER).version == second.version
     assert current_champion(client, NAME) is None
 
-    client.set_registered_model_alias(NAME, CHAMPION, first.version)
+    promote(client, NAME, first.version)
     assert current_champion(client, NAME).version == first.version
     mlflow.set_tracking_uri(client.tracking_uri)
     texts = ["Shares rose after the results.", "The striker scored twice."]
@@ -44,13 +47,18 @@ def test_register_sets_challenger_and_the_pyfunc_predicts_like_the_folder(export
     assert list(local.columns) == ["label", "score", "prob/business", "prob/sport"]
 
 
-@pytest.mark.parametrize("gate, ours, champion, promoted", [
-    (False, 0.99, None, False),
-    (True, 0.80, None, True),
-    (True, 0.95, {"version": "3", "test/f1_macro": 0.90}, True),
-    (True, 0.90, {"version": "3", "test/f1_macro": 0.90}, False),
-    (True, 0.85, {"version": "3", "test/f1_macro": 0.90}, False),
+CHAMPION_V3 = {"champion/version": 3.0, "champion/test/f1_macro": 0.90}
+
+
+@pytest.mark.parametrize("gate, metrics, promoted, reason", [
+    (False, {"test/f1_macro": 0.99}, False, "the quality gate failed"),
+    (True, {"test/f1_macro": 0.80}, True, "first model that passed the gate"),
+    (True, {"test/f1_macro": 0.95, **CHAMPION_V3}, True,
+     "test/f1_macro 0.95 beats champion v3's 0.9 on the same test split"),
+    (True, {"test/f1_macro": 0.90, **CHAMPION_V3}, False,
+     "test/f1_macro 0.9 does not beat champion v3's 0.9 on the same test split"),
+    (True, {"test/f1_macro": 0.85, **CHAMPION_V3}, False,
+     "test/f1_macro 0.85 does not beat champion v3's 0.9 on the same test split"),
 ])
-def test_promotion_rule(gate, ours, champion, promoted):
-    decision, reason = promotion(gate, "test/f1_macro", ours, champion)
-    assert decision is promoted and reason
+def test_promotion_rule(gate, metrics, promoted, reason):
+    assert promotion(gate, metrics) == (promoted, reason)

@@ -11,10 +11,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import train_stage
-from pipeline import paths
-from pipeline.errors import PipelineError
-from pipeline.models.checkpoints import ROOT, AtomicCheckpointIO, load_checkpoint
-from pipeline.models.module import TextClassifier
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError
+from pipeline.training.resume import ROOT, AtomicCheckpointIO, load_checkpoint
+from pipeline.training.module import TextClassifier
 
 # 160 training rows / global batch 16 = 10 optimizer steps per epoch; a resume point every 3 steps.
 TINY = ("gpu=cpu", "model=tiny", "data=csv", "data.path=data.csv", "train.max_epochs=2",

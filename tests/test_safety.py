@@ -12,11 +12,12 @@ from omegaconf import OmegaConf
 from transformers import BertConfig, BertForSequenceClassification
 
 from conftest import ROOT
-from pipeline import paths
-from pipeline.errors import PipelineError, run_main
-from pipeline.models.factory import _train_bpe, build_model, build_tokenizer
-from pipeline.redact import MASK, is_secret_key, redact
-from pipeline.serving import load_folder, load_model
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError, run_main
+from pipeline.models.bpe import train_bpe
+from pipeline.models.sources import build_model, build_tokenizer
+from pipeline.core.redact import MASK, is_secret_key, redact
+from pipeline.serving.inference import load_folder, load_model
 
 LABELS = ["business", "sport"]
 HF_TOKEN = "hf_" + "a1B2" * 9
@@ -25,7 +26,7 @@ GITHUB_TOKEN = "ghp_" + "x9Y8" * 9
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return _train_bpe(["Shares rose after the results.", "The striker scored twice."] * 20, 300, 32)
+    return train_bpe(["Shares rose after the results.", "The striker scored twice."] * 20, 300, 32)
 
 
 def save_tiny(folder: Path, tokenizer) -> Path:
@@ -142,20 +143,27 @@ def test_pickled_weights_holding_objects_are_refused_without_unpickling_them(tmp
 def test_registered_models_are_read_without_unpickling_the_pyfunc(tmp_path, monkeypatch, tokenizer):
     from mlflow.tracking import MlflowClient
 
+    from pipeline.evaluation.champion import score_champion
+    from pipeline.evaluation.metrics import macro_f1
     from pipeline.predict import predict
-    from pipeline.registry import CHAMPION, champion_predictions, register
+    from pipeline.serving.pyfunc import log_pyfunc
+    from pipeline.tracking.registry import CHAMPION, promote, register
 
     monkeypatch.chdir(tmp_path)
     folder = save_tiny(tmp_path / "export", tokenizer)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    version = register(client, "safe", client.create_run(client.create_experiment("safe")).info.run_id, folder, {})
-    client.set_registered_model_alias("safe", CHAMPION, version.version)
+    run_id = client.create_run(client.create_experiment("safe")).info.run_id
+    version = register(client, "safe", log_pyfunc(client.tracking_uri, run_id, folder), {})
+    promote(client, "safe", version.version)
     marker = tmp_path / "unpickled"
     for pickled in tmp_path.rglob("python_model.pkl"):  # what a tampered artifact store could hold
         pickled.write_bytes(pickle.dumps(WritesMarker(marker)))
     texts = ["Shares rose after the results.", "The striker scored twice."]
     expected = predict(str(folder), texts)["label"].tolist()
-    assert champion_predictions(client, "safe", texts) == (str(version.version), expected)
+    names, targets = ["LABEL_0", "LABEL_1"], torch.tensor([0, 1])  # save_tiny's config names no labels
+    from_folder = macro_f1(torch.tensor([names.index(label) for label in expected]), targets, len(names))
+    assert score_champion(client, "safe", texts, targets, names) == {"champion/version": float(version.version),
+                                                                      "champion/test/f1_macro": from_folder}
     assert predict(f"models:/safe@{CHAMPION}", texts)["label"].tolist() == expected
     assert not marker.exists()
 
@@ -263,12 +271,11 @@ def test_the_model_card_masks_secrets_in_the_config(compose):
 def test_pretrain_logs_params_and_tags_with_secrets_masked(tmp_path, monkeypatch, compose, tokenizer):
     from mlflow.tracking import MlflowClient
 
-    import pipeline.models.pretrain
-    import pipeline.tracking
+    import pipeline.training.pretrain
     from pipeline.stages.pretrain import pretrain
 
-    monkeypatch.setattr(pipeline.tracking, "run_tags", lambda cfg: {"server": "http://bob:pw123@host", "model": "tiny"})
-    monkeypatch.setattr(pipeline.models.pretrain, "pretrain_mlm", lambda *args, **kwargs: {})  # no fit needed here
+    monkeypatch.setattr(pipeline.training.pretrain, "run_tags", lambda cfg: {"server": "http://bob:pw123@host", "model": "tiny"})
+    monkeypatch.setattr(pipeline.training.pretrain, "pretrain_mlm", lambda *args, **kwargs: {})  # no fit needed here
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
     tokenizer.save_pretrained(paths.TOKENIZER)

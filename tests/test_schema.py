@@ -6,8 +6,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import ROOT, run
-from pipeline.errors import PipelineError
-from pipeline.schema import validate
+from pipeline.core.errors import PipelineError
+from pipeline.config.schema import validate
 
 GROUPS = {group.name: sorted(path.stem for path in group.glob("*.yaml"))
           for group in sorted((ROOT / "conf").iterdir()) if group.is_dir()}
@@ -88,5 +88,5 @@ def test_a_stage_given_a_bad_value_prints_one_line_exits_2_and_writes_nothing(co
 
 
 def test_loading_params_does_not_import_torch():
-    check = "import sys, pipeline.params; assert 'torch' not in sys.modules"
+    check = "import sys, pipeline.config.params; assert 'torch' not in sys.modules"
     run([sys.executable, "-c", check], ROOT)

@@ -10,10 +10,10 @@ from omegaconf import OmegaConf
 from transformers import AutoTokenizer
 
 from conftest import tool_env
-from pipeline import paths
+from pipeline.core import paths
 from pipeline.data.clean import normalise_text
 from pipeline.data.sources import load_frame
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 from pipeline.stages.preprocess import preprocess
 
 WRITERS = {

@@ -1,6 +1,6 @@
 """Which MLflow store runs go to, and the tags that say where a run came from."""
 
-from pipeline.tracking import run_tags, tracking_uri
+from pipeline.tracking.store import run_tags, tracking_uri
 
 
 def test_embedded_sqlite_store_is_the_default_made_absolute(compose, monkeypatch, tmp_path):

@@ -16,11 +16,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import free_port, running_mlflow_server, stop_process_group, train_stage
-from pipeline import paths
-from pipeline.errors import PipelineError
-from pipeline.fallback_logger import ORIGINAL_RUN_TAG, ORIGINAL_URI_TAG, FallbackMLFlowLogger
-from pipeline.models.checkpoints import ROOT as RESUME_ROOT
-from pipeline.tracking import reachable_tracking_uri
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError
+from pipeline.tracking.fallback_logger import ORIGINAL_RUN_TAG, ORIGINAL_URI_TAG, FallbackMLFlowLogger
+from pipeline.training.resume import ROOT as RESUME_ROOT
+from pipeline.tracking.store import reachable_tracking_uri
 
 PLAIN, WITH_PASSWORD = "http://127.0.0.1:{port}", "http://user:secret@127.0.0.1:{port}"
 

@@ -7,7 +7,7 @@ import html
 
 import pandas as pd
 
-from pipeline.errors import warn
+from pipeline.core.errors import warn
 
 # A text in several splits of a split column is kept in the first of these: train wins, so nothing the
 # model trains on is scored; test, the fixed benchmark, wins over validation.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 
 def label_order(found: set[str], declared: list[str] | None, from_source: list[str] | None,

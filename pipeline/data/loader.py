@@ -9,7 +9,7 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from torch.utils.data import DataLoader, Sampler
 from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from pipeline import paths
+from pipeline.core import paths
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -25,6 +25,12 @@ def load_processed() -> tuple[DatasetDict, PreTrainedTokenizerBase]:
 def split_texts(split: str) -> list[str]:
     """The raw texts of one processed split (in dataset order)."""
     return load_from_disk(str(paths.DATASET / split))["text"]
+
+
+def split_examples(split: str) -> tuple[list[str], torch.Tensor]:
+    """The raw texts of one processed split and their label ids (in dataset order)."""
+    data = load_from_disk(str(paths.DATASET / split))
+    return data["text"], torch.tensor(data["labels"])
 
 
 class EpochSampler(Sampler[int]):

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from pipeline.data.clean import incomplete
 from pipeline.data.split import SPLIT_NAMES, canonical_splits, preview
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 FALLBACK_ENCODING = "cp1252"  # legacy Windows/Latin-1 text, common in older corpora
 CSV_FIX = "quote the fields of that row that hold commas, quotes or newlines"
@@ -34,7 +34,7 @@ JSONL_FIX = 'give one JSON object per line, e.g. {"text": "...", "label": "..."}
 
 
 def load_frame(data: DictConfig) -> pd.DataFrame:
-    """Read the source named by `data.source` (one pipeline/schema.py allows) and return text/label(/split)
+    """Read the source named by `data.source` (one pipeline/config/schema.py allows) and return text/label(/split)
     columns as strings."""
     readers = {"packaged": _read_folder, "folder": _read_folder, "csv": _read_table,
                "jsonl": _read_table, "parquet": _read_table, "hf": _read_hf}

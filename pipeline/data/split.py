@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 SPLITS = ("train", "validation", "test")
 SPLIT_NAMES = {"train": "train", "training": "train",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.paths import CONF as CONF_DIR  # not through pipeline.compose: Hydra takes 0.25 s to import
+from pipeline.core.paths import CONF as CONF_DIR  # not through pipeline.config.compose: Hydra takes 0.25 s to import
 
 NOT_CARDS = ("auto", "cpu")
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 35 files in 0.02 s instead of 0.27 s

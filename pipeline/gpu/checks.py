@@ -21,7 +21,7 @@ WHEEL_FOR_CC = [(7.5, "cu128 or newer"), (7.0, "cu126 (cu128+ dropped Volta)"),
 @dataclass(frozen=True)
 class Problem:
     level: str  # "error" stops the pipeline, "warning" is printed
-    code: str  # in pipeline/error_catalogue.py
+    code: str  # in pipeline/core/error_catalogue.py
     what: str
     fix: str
 

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import importlib.util
 import platform
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import ModuleType
 
 from pipeline.gpu.catalog import derived_profile, match_profile
 
+# What environment_report says of a machine without a usable GPU: how plan and advise plan for a card
+# this machine lacks.
+NO_GPU = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
 PACKAGES = ("torch", "lightning", "transformers", "datasets", "tokenizers",
             "torchmetrics", "mlflow", "dvc", "hydra-core", "nvidia-ml-py")
 
@@ -28,16 +34,27 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
-def nvml_gpus() -> tuple[str | None, list[dict]]:
-    """Driver version and one dict per GPU from NVML; (None, []) when NVML is absent."""
+@contextmanager
+def nvml() -> Iterator[ModuleType | None]:
+    """pynvml, initialised for the block and shut down after it; None where NVML is absent (no driver)."""
     import pynvml
 
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError:
-        return None, []
+        yield None
+        return
     try:
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        yield pynvml
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def nvml_gpus() -> tuple[str | None, list[dict]]:
+    """Driver version and one dict per GPU from NVML; (None, []) when NVML is absent."""
+    with nvml() as pynvml:
+        if pynvml is None:
+            return None, []
         gpus = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
@@ -49,9 +66,7 @@ def nvml_gpus() -> tuple[str | None, list[dict]]:
                 "compute_capability": f"{major}.{minor}",
                 "memory_total_gib": round(memory.total / 2**30, 1),
             })
-        return driver, gpus
-    finally:
-        pynvml.nvmlShutdown()
+        return _text(pynvml.nvmlSystemGetDriverVersion()), gpus
 
 
 def torch_cuda(nvml_found_gpus: bool) -> dict:
@@ -96,17 +111,11 @@ def environment_report(catalog: dict[str, dict]) -> dict:
 
 def memory_in_use() -> list[float]:
     """GiB already used on each GPU (by other processes): volatile, so printed, never stored."""
-    import pynvml
-
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return []
-    try:
+    with nvml() as pynvml:
+        if pynvml is None:
+            return []
         return [round(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).used / 2**30, 1)
                 for i in range(pynvml.nvmlDeviceGetCount())]
-    finally:
-        pynvml.nvmlShutdown()
 
 
 def _torch_build_version():

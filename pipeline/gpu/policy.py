@@ -15,7 +15,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 from pipeline.gpu import memory
 from pipeline.gpu.catalog import cc_value, load_catalog
 

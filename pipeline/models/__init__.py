@@ -1,1 +1,2 @@
-"""Models: where weights come from, the LightningModule and the DataModule."""
+"""Models: where weights come from (hub, local, packaged, scratch), safe loading, architectures,
+fine-tuning modes, the LSTM baseline."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 
 def apply_finetune(model, finetune: DictConfig, arch: DictConfig):
     """The model to train under `finetune.mode`: itself, with a frozen encoder, or wrapped in LoRA adapters.
 
     The head (`arch.head_modules`: module names, new weights) is trained in every mode. The mode is one
-    pipeline/schema.py allows (load_params checked it).
+    pipeline/config/schema.py allows (load_params checked it).
     """
     head = list(arch.get("head_modules") or [])
     if finetune.mode == "full":

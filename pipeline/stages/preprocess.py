@@ -9,16 +9,16 @@ import json
 
 from omegaconf import DictConfig
 
-from pipeline import paths
-from pipeline.atomic import atomic_dir, write_json
+from pipeline.core import paths
+from pipeline.core.atomic import atomic_dir, write_json
 from pipeline.data.clean import clean
 from pipeline.data.labels import label_order
 from pipeline.data.sources import load_frame
 from pipeline.data.split import split
 from pipeline.data.tokenize import to_dataset, tokenize
-from pipeline.errors import PipelineError, run_main
-from pipeline.models.factory import build_tokenizer, set_truncation
-from pipeline.params import load_params
+from pipeline.core.errors import PipelineError, run_main
+from pipeline.models.sources import build_tokenizer, set_truncation
+from pipeline.config.params import load_params
 
 
 def preprocess(cfg: DictConfig) -> dict:

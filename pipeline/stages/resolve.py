@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from pipeline import paths
-from pipeline.atomic import write_yaml
-from pipeline.errors import run_main
+from pipeline.core import paths
+from pipeline.core.atomic import write_yaml
+from pipeline.core.errors import run_main
 from pipeline.gpu.policy import resolve_plan
-from pipeline.params import load_params
+from pipeline.config.params import load_params
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """The one error type users see (what went wrong, where, how to fix it), warnings, and the exit path.
 
-Every error and warning carries a code from pipeline/error_catalogue.py; README's Troubleshooting
-section is generated from that catalogue (`python -m pipeline.error_catalogue`).
+Every error and warning carries a code from pipeline/core/error_catalogue.py; README's Troubleshooting
+section is generated from that catalogue (`python -m pipeline.core.error_catalogue`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import errno
 import sys
 from collections.abc import Callable
 
-from pipeline.error_catalogue import ERRORS, WARNINGS
+from pipeline.core.error_catalogue import ERRORS, WARNINGS
 
 # Write failures that are the machine's, not the code's: a full disk, a quota, a file-size limit.
 WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
@@ -21,7 +21,7 @@ class PipelineError(Exception):
 
     def __init__(self, code: str, what: str, where: str, fix: str):
         if code not in ERRORS:
-            raise ValueError(f"error code '{code}' is not in pipeline/error_catalogue.py")
+            raise ValueError(f"error code '{code}' is not in pipeline/core/error_catalogue.py")
         super().__init__(f"{what} [{where}] -> fix: {fix}")
         self.code, self.what, self.where, self.fix = code, what, where, fix
 
@@ -29,7 +29,7 @@ class PipelineError(Exception):
 def warn(code: str, message: str) -> None:
     """Print one warning line `warning[code]: message` on stderr."""
     if code not in WARNINGS:
-        raise ValueError(f"warning code '{code}' is not in pipeline/error_catalogue.py")
+        raise ValueError(f"warning code '{code}' is not in pipeline/core/error_catalogue.py")
     print(f"warning[{code}]: {message}", file=sys.stderr, flush=True)
 
 

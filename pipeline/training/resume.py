@@ -10,8 +10,8 @@ everything the fit depends on; `dvc repro` runs train again and it carries on fr
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -21,9 +21,11 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
 
-from pipeline.atomic import write_json
-from pipeline.errors import PipelineError
+from pipeline.core import paths
+from pipeline.core.atomic import atomic_file, write_json
+from pipeline.core.errors import PipelineError
 
 ROOT = Path(".cache/train")
 
@@ -51,23 +53,14 @@ def load_checkpoint(path: Path | str) -> dict:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written to a temporary file in the same folder, synced, then renamed over the old one.
+    """Checkpoints written atomically (pipeline.core.atomic): a kill mid-write leaves the previous one intact.
 
-    A kill mid-write leaves the previous checkpoint intact. Reading is weights_only (no arbitrary objects).
+    Reading is weights_only (no arbitrary objects).
     """
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            with partial.open("wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with atomic_file(path, "wb") as handle:
+            torch.save(checkpoint, handle)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
         return load_checkpoint(path)
@@ -160,3 +153,12 @@ class ResumeDir:
     def clear(self) -> None:
         """The run finished and its model is saved: no checkpoint of this or any earlier run is needed."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def resume_key(cfg: DictConfig, plan: dict) -> str:
+    """A hash of everything the fit depends on: params, plan, processed data and pretrained weights."""
+    digest = hashlib.sha256(json.dumps([OmegaConf.to_container(cfg, resolve=True), plan["settings"]],
+                                       sort_keys=True).encode())
+    for path in [*sorted(paths.DATASET.glob("*/state.json")), paths.LABELS, *sorted(paths.PRETRAINED.glob("*.json"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -16,6 +16,18 @@ TRAINED = Path("models/trained")
 TRAINING_SUMMARY = TRAINED / "training.json"
 TRAINED_PLAN = TRAINED / "plan.yaml"  # the plan as trained: resolve's, with any out-of-memory adjustment
 PLOTS = Path("reports/plots")
+CONFUSION = PLOTS / "confusion.csv"
 METRICS = Path("reports/metrics.json")
 EXPORT = Path("models/export")
 REGISTRY = Path("reports/registry.json")
+
+# The stage that writes each output (a file, or a folder and everything in it).
+WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "preprocess", PLAN: "resolve",
+              PRETRAINED: "pretrain", TRAINED: "train", METRICS: "evaluate", CONFUSION: "evaluate", EXPORT: "export", REGISTRY: "export"}
+
+
+def writer(path: Path | str) -> str | None:
+    """The stage that writes `path` (an output or a file inside one), or None."""
+    path = Path(path).resolve()
+    return next((stage for output, stage in WRITTEN_BY.items()
+                 if path == output.resolve() or output.resolve() in path.parents), None)

@@ -9,9 +9,9 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-from pipeline import paths
-from pipeline.errors import PipelineError
-from pipeline.schema import unknown_key, validate
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError
+from pipeline.config.schema import unknown_key, validate
 
 CONF_DIR = paths.CONF
 

@@ -15,9 +15,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from pipeline.errors import warn
-from pipeline.redact import redact
-from pipeline.tracking import (LOCAL_URI, TRAIN_RETRIES, TRAIN_TIMEOUT_S, absolute, http_limits, is_server,
+from pipeline.core.errors import warn
+from pipeline.core.redact import redact
+from pipeline.tracking.store import (LOCAL_URI, TRAIN_RETRIES, TRAIN_TIMEOUT_S, absolute, http_limits, is_server,
                                server_unreachable)
 
 ORIGINAL_URI_TAG, ORIGINAL_RUN_TAG = "original_tracking_uri", "original_run_id"

@@ -1,6 +1,6 @@
 """Masked-language-model pretraining of a `scratch` model on unlabelled texts, before fine-tuning.
 
-The saved folder loads as the encoder of a classifier (factory.build_model(..., start_from=folder)):
+The saved folder loads as the encoder of a classifier (models.sources.build_model(..., start_from=folder)):
 every encoder weight comes from pretraining, the MLM head (`cls.*`) is dropped, and the classification
 head is new. BERT's pooler is new as well: masked-LM models have none (it was trained by next-sentence
 prediction, which this does not do), so it starts random from the fine-tuning seed. Full fine-tuning
@@ -10,14 +10,25 @@ trains it; head_only and LoRA keep it frozen, a fixed random projection of the [
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
-from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, PretrainedConfig, PreTrainedTokenizerBase
+from transformers import (AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling, PretrainedConfig,
+                          PreTrainedTokenizerBase)
 
-from pipeline.models.module import adamw_with_warmup
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError
+from pipeline.core.redact import redact
+from pipeline.data.corpus import corpus_texts
+from pipeline.models.architectures import scratch_config
+from pipeline.models.safe_load import load_pretrained
+from pipeline.tracking.fallback_logger import FallbackMLFlowLogger
+from pipeline.tracking.store import reachable_tracking_uri, run_tags
+from pipeline.training.module import adamw_with_warmup
 
 LOSS_WINDOW = 10  # steps averaged for the summary's first_loss and last_loss
 
@@ -77,3 +88,25 @@ def pretrain_mlm(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase, t
     return {"steps": trainer.global_step, "texts": len(texts),
             "first_loss": round(losses[:LOSS_WINDOW].mean().item(), 4),
             "last_loss": round(losses[-LOSS_WINDOW:].mean().item(), 4)}
+
+
+def pretrain_tracked(cfg: DictConfig, settings: dict, out_dir: Path) -> dict:
+    """pretrain_mlm on `pretrain.corpus` for a scratch `model.arch`, logged to MLflow (tag stage=pretrain)
+    under the plan's `settings`; returns its summary with the MLflow run id and the time it took."""
+    if cfg.model.arch.family == "lstm":
+        raise PipelineError("pretrain-lstm", "masked-language-model pretraining needs a transformer, not the lstm baseline",
+                            "params.yaml pretrain.steps", "set -S pretrain.steps=0 for model=lstm")
+    uri = reachable_tracking_uri(cfg.tracking)
+    tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER)
+    texts = corpus_texts(cfg.pretrain.corpus)
+    config = scratch_config(cfg.model.arch, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    logger = FallbackMLFlowLogger(cfg.tracking.experiment, uri, f"pretrain-{cfg.model.name}-{cfg.data.name}",
+                                  redact({**run_tags(cfg), "stage": "pretrain"}))
+    logger.log_hyperparams(redact({"pretrain": OmegaConf.to_container(cfg.pretrain, resolve=True),
+                                   "corpus_texts": len(texts)}))
+    started = time.perf_counter()
+    result = pretrain_mlm(config, tokenizer, texts, steps=cfg.pretrain.steps, batch_size=cfg.pretrain.batch_size,
+                          lr=cfg.pretrain.lr, max_len=cfg.model.max_seq_len, seed=cfg.seed, out_dir=out_dir,
+                          mlm_probability=cfg.pretrain.mlm_probability, accelerator=settings["accelerator"],
+                          precision=settings["precision"], deterministic=settings["deterministic"], logger=logger)
+    return {"mlflow_run_id": logger.run_id, **result, "seconds": round(time.perf_counter() - started, 1)}

@@ -4,7 +4,7 @@ Types come from the annotations (OmegaConf structured configs); ranges and choic
 metadata (`ge`/`gt`/`le`/`lt`, `choices`), checked by one generic function. Keys only some
 config options have (a csv's `encoding`, lora's `r`, lstm's `embedding_dim`) are Optional with a
 default of None; every other key is required. DVC composes conf/ in its own process, so `validate`
-runs where params.yaml is read (pipeline.params) and where we compose (pipeline.compose).
+runs where params.yaml is read (pipeline.config.params) and where we compose (pipeline.config.compose).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Union, get_args, get_origin, get_t
 from omegaconf import MISSING, Container, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 
 def rule(default: Any = MISSING, **checks) -> Any:

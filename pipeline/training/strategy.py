@@ -14,8 +14,8 @@ from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElastic
 from lightning.pytorch.strategies import FSDPStrategy, Strategy
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from pipeline import paths
-from pipeline.errors import PipelineError
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError
 from pipeline.gpu.policy import processes
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.errors import PipelineError
-from pipeline.schema import validate
+from pipeline.core.errors import PipelineError
+from pipeline.config.schema import validate
 
 PARAMS_FILE = Path("params.yaml")
 
 
 def load_params(*sections: str, path: Path = PARAMS_FILE) -> DictConfig:
-    """Load params.yaml keeping only `sections` (all when none), checked against pipeline/schema.py.
+    """Load params.yaml keeping only `sections` (all when none), checked against pipeline/config/schema.py.
 
     A missing section, or a value the schema refuses, is a PipelineError naming it.
     """

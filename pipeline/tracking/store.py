@@ -14,9 +14,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from pipeline.errors import PipelineError, warn
-from pipeline.params import params_hash
-from pipeline.redact import redact
+from pipeline.core.errors import PipelineError, warn
+from pipeline.config.params import params_hash
+from pipeline.core.redact import redact
 
 
 SQLITE = "sqlite:///"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import lightning as L
 
-from pipeline.atomic import write_csv
+from pipeline.core.atomic import write_csv
 
 VAL_METRICS = ("val/loss", "val/f1", "val/accuracy")
 

@@ -1,0 +1,1 @@
+"""Below everything else: errors and their catalogue, atomic writes, secret redaction, paths, stage outputs."""

@@ -1,0 +1,118 @@
+"""Atomic writes: a failed stage never leaves a half-written output behind, and never loses the old one.
+
+Every output is written beside its target under a temporary name, synced to disk (the file, then its
+folder), and renamed into place. The old output is moved aside only once the new one is complete, and
+deleted only after the new one is in place. Outputs get ordinary permissions (0644 files, 0755 folders
+under the usual umask 022), so a serving or CI user can read them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import yaml
+
+
+def umask() -> int:
+    """The process's umask (os.umask can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sibling(target: Path, tag: str) -> Path:
+    """A hidden name beside `target` that no other writer uses."""
+    return target.with_name(f".{target.name}.{tag}-{uuid.uuid4().hex[:8]}")
+
+
+@contextmanager
+def atomic_file(target: Path | str, mode: str = "w") -> Iterator[IO]:
+    """A handle on a temporary sibling of `target` that replaces it, synced, only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(target, "tmp")
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)  # open() already applied the umask: 0666 & ~umask
+        fsync_dir(target.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(target: Path | str) -> Iterator[Path]:
+    """A temporary sibling folder that replaces `target` only if the block succeeds.
+
+    The old folder is renamed aside, the new one renamed into place, and only then is the old one deleted.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(target, "tmp")
+    tmp.mkdir(mode=0o777 & ~umask())
+    old = _sibling(target, "old")
+    try:
+        yield tmp
+        _sync_tree(tmp)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _sync_tree(folder: Path) -> None:
+    """fsync every file and folder under `folder` (libraries such as save_pretrained write without syncing)."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(root))
+
+
+def write_text(target: Path | str, text: str) -> None:
+    with atomic_file(target) as handle:
+        handle.write(text)
+
+
+def write_json(target: Path | str, data) -> None:
+    """JSON with sorted keys and a final newline."""
+    write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_yaml(target: Path | str, data) -> None:
+    write_text(target, yaml.safe_dump(data, sort_keys=False))
+
+
+def write_csv(target: Path | str, rows: list[dict]) -> None:
+    """Rows of one shape as a CSV with a header (the shape of the first row)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["empty"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(target, buffer.getvalue())

@@ -1,0 +1,1 @@
+"""Evaluation: test metrics, the quality gate verdict and champion scoring (the one place stages and retrain ask)."""

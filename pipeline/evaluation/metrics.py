@@ -1,0 +1,49 @@
+"""Test-split metrics (torchmetrics), under the names reports/metrics.json and MLflow use: `test/accuracy`,
+`test/f1_macro`, `test/precision_macro`, `test/recall_macro`, `test/{precision,recall,f1}/<label>`."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
+                                                    multiclass_f1_score, multiclass_precision,
+                                                    multiclass_recall)
+
+
+def test_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict[str, float]:
+    """Accuracy, macro F1/precision/recall and per-class precision/recall/F1, rounded to 6 decimals."""
+    n = len(labels)
+    metrics = {
+        "test/accuracy": multiclass_accuracy(preds, targets, n, average="micro"),
+        "test/f1_macro": macro_f1(preds, targets, n),
+        "test/precision_macro": multiclass_precision(preds, targets, n, average="macro"),
+        "test/recall_macro": multiclass_recall(preds, targets, n, average="macro"),
+    }
+    per_class = {"precision": multiclass_precision(preds, targets, n, average=None),
+                 "recall": multiclass_recall(preds, targets, n, average=None),
+                 "f1": multiclass_f1_score(preds, targets, n, average=None)}
+    for name, values in per_class.items():
+        for label, value in zip(labels, values):
+            metrics[f"test/{name}/{metric_safe(label)}"] = value
+    return {key: round(float(value), 6) for key, value in metrics.items()}
+
+
+def macro_f1(preds: torch.Tensor, targets: torch.Tensor, n: int) -> float:
+    """Macro F1 over the n labels; a prediction with id n (a label the data lacks) counts as a wrong class."""
+    return round(float(multiclass_f1_score(preds, targets, n + 1, average="macro")), 6)
+
+
+def confusion(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict:
+    """The confusion matrix: matrix[true][predicted] counts, rows and columns in label order."""
+    return {"labels": labels, "matrix": multiclass_confusion_matrix(preds, targets, len(labels)).tolist()}
+
+
+def confusion_rows(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> list[dict]:
+    """One {actual, predicted} row per test example, for `dvc plots` (the confusion template)."""
+    return [{"actual": labels[t], "predicted": labels[p]} for t, p in zip(targets.tolist(), preds.tolist())]
+
+
+def metric_safe(label: str) -> str:
+    """A label as MLflow accepts it in a metric name (letters, digits, _ - . space /)."""
+    return re.sub(r"[^\w\-. ]", "_", label)

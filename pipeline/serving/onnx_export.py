@@ -1,0 +1,50 @@
+"""Export a sequence classifier to ONNX (dynamic batch and sequence axes), run it with ONNX Runtime, and
+prove it matches PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import BatchEncoding, PreTrainedTokenizerBase
+
+from pipeline.core.errors import PipelineError
+from pipeline.serving.inference import Forward, load_model, logits, torch_forward
+
+OPSET = 17
+TOLERANCE = 1e-4  # max |logit difference| allowed between ONNX Runtime and PyTorch in fp32
+
+
+def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Path, texts: list[str]) -> dict:
+    """Write `target` and return the parity check on `texts` (batched with padding, and one by one)."""
+    model = load_model(model_dir)
+    sample = tokenizer(texts[:2], padding=True, truncation=True, return_tensors="pt")
+    names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    with torch.inference_mode():
+        torch.onnx.export(model, tuple(sample[name] for name in names), str(target), input_names=names,
+                          output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},
+                          opset_version=OPSET, dynamo=False)
+    session, n = onnx_forward(onnx_session(target)), model.config.num_labels
+    diff = max(float(np.abs(logits(session, tokenizer, batch, n, "np") - logits(torch_forward(model), tokenizer, batch, n)).max())
+               for batch in (texts, texts[:1]))
+    if diff > TOLERANCE:
+        raise PipelineError("onnx-mismatch", f"ONNX logits differ from PyTorch by {diff:.2e} (> {TOLERANCE})", str(target),
+                            "report it with the model and torch/onnx versions; use the safetensors model meanwhile")
+    return {"opset": OPSET, "checked_examples": len(texts), "max_abs_logit_diff": diff, "tolerance": TOLERANCE}
+
+
+def onnx_session(onnx_path: Path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+
+
+def onnx_forward(session) -> Forward:
+    """The Forward of an ONNX Runtime session: feeds the inputs the graph declares (tokenize with tensors="np")."""
+    def forward(batch: BatchEncoding) -> np.ndarray:
+        inputs = {arg.name: np.asarray(batch[arg.name], dtype=np.int64) for arg in session.get_inputs()}
+        return session.run(["logits"], inputs)[0]
+
+    return forward

@@ -1,10 +1,12 @@
-"""What the benchmark scripts share: the CPU's name, the stages' environment, a throw-away clone of HEAD."""
+"""What the benchmark scripts share: the CPU's name, the stages' environment, a throw-away clone of HEAD,
+composing its params.yaml and running its stages."""
 
 from __future__ import annotations
 
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,3 +37,24 @@ def clone_of_head(prefix: str) -> Iterator[Path]:
         clone = Path(tmp) / "repo"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         yield clone
+
+
+COMPOSE = ("import sys; from omegaconf import OmegaConf; from pipeline.config.compose import compose_config; "
+           "open('params.yaml', 'w').write(OmegaConf.to_yaml(compose_config(sys.argv[1:])))")
+
+
+def run_in(clone: Path, command: list[str]) -> None:
+    """A command in the clone with the project's environment, as DVC would run it; stop on failure."""
+    result = subprocess.run(command, cwd=clone, env=pipeline_env(), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, command))} failed in {clone}:\n{result.stderr[-3000:]}")
+
+
+def compose_params(clone: Path, overrides: list[str]) -> None:
+    """Write the clone's params.yaml from its conf/ and these overrides (what `dvc exp run -S` would write)."""
+    run_in(clone, [sys.executable, "-c", COMPOSE, *overrides])
+
+
+def stage(clone: Path, name: str) -> None:
+    """`python -m pipeline.stages.NAME` in the clone, as `dvc repro` runs it."""
+    run_in(clone, [sys.executable, "-m", f"pipeline.stages.{name}"])

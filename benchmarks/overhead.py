@@ -33,15 +33,13 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from common import ROOT, clone_of_head, cpu_name, pipeline_env
+from common import ROOT, clone_of_head, compose_params, cpu_name, pipeline_env
 
 PYTHON = sys.executable
 COMMON = ["gpu=cpu", "train.log_every_n_steps=1", "eval.fail_on_gate=false"]
 TINY = ["model=tiny", "train.max_epochs=1", "refine.max_rounds=0", *COMMON]  # the cheapest complete run
 MINILM = ["model=minilm", *COMMON]
 CHANGED_LR = "train.lr=5.0e-4"  # a training param only: resolve and train re-run, preprocess does not
-COMPOSE = ("import sys; from omegaconf import OmegaConf; from pipeline.config.compose import compose_config; "
-           "open('params.yaml', 'w').write(OmegaConf.to_yaml(compose_config(sys.argv[1:])))")
 POLL_S = 0.5
 
 
@@ -51,11 +49,6 @@ def machine() -> str:
                             text=True).stdout.strip()
     return (f"Machine: {cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {platform.python_version()}; repository HEAD {commit}")
-
-
-def compose_params(clone: Path, overrides: list[str]) -> None:
-    """Write the clone's params.yaml from its conf/ and these overrides (what `dvc exp run -S` would write)."""
-    subprocess.run([PYTHON, "-c", COMPOSE, *overrides], cwd=clone, check=True)
 
 
 def timed_repro(clone: Path, *targets: str) -> float:

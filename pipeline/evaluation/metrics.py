@@ -11,7 +11,7 @@ from torchmetrics.functional.classification import (multiclass_accuracy, multicl
                                                     multiclass_recall)
 
 
-def test_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict[str, float]:
+def classification_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict[str, float]:
     """Accuracy, macro F1/precision/recall and per-class precision/recall/F1, rounded to 6 decimals."""
     n = len(labels)
     metrics = {

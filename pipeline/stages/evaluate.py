@@ -20,7 +20,7 @@ from pipeline.core.outputs import read_json, read_yaml, training_summary
 from pipeline.data.loader import split_examples
 from pipeline.evaluation import gate
 from pipeline.evaluation.champion import score_champion
-from pipeline.evaluation.metrics import confusion, confusion_rows, test_metrics
+from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows
 from pipeline.models.safe_load import load_pretrained
 from pipeline.serving.inference import load_model, logits, torch_forward
 from pipeline.tracking.store import training_client
@@ -32,7 +32,7 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     texts, targets = split_examples("test")
     model, tokenizer = load_model(paths.TRAINED).to(device), load_pretrained(AutoTokenizer, paths.TOKENIZER)
     preds = torch.from_numpy(logits(torch_forward(model, device), tokenizer, texts, len(labels)).argmax(axis=1))
-    metrics = {**test_metrics(preds, targets, labels), **gate.as_metrics(training["gate"]),
+    metrics = {**classification_metrics(preds, targets, labels), **gate.as_metrics(training["gate"]),
                **score_champion(mlflow, cfg.registry.model_name, texts, targets, labels)}
     write_json(paths.METRICS, metrics)
     write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))

@@ -85,9 +85,10 @@ def fit_round(session: Session, logger: FallbackMLFlowLogger, result: Round) -> 
             accumulate_grad_batches=session.settings["accumulate_grad_batches"], max_epochs=result.max_epochs,
             deterministic=session.settings["deterministic"], log_every_n_steps=cfg.train.log_every_n_steps,
             logger=logger, plugins=[AtomicCheckpointIO()], default_root_dir=folder,
-            callbacks=[best_checkpoint, ResumeCheckpoint(folder, cfg.train.checkpoint_every_n_steps),
-                       EarlyStopping(monitor=monitor, mode="max", patience=cfg.train.early_stopping_patience),
-                       session.recorder, resume_point])
+            enable_progress_bar=cfg.train.progress_bar, callbacks=[
+                best_checkpoint, *resume_checkpoints(folder, cfg.train.checkpoint_every_n_steps),
+                EarlyStopping(monitor=monitor, mode="max", patience=cfg.train.early_stopping_patience),
+                session.recorder, resume_point])
         try:
             trainer.fit(session.module, datamodule=session.datamodule, ckpt_path=resume.last_checkpoint(result.index),
                         weights_only=True)
@@ -103,6 +104,11 @@ def fit_round(session: Session, logger: FallbackMLFlowLogger, result: Round) -> 
     result.resumed_at, result.state_dict = resume_point.resumed_at, best["state_dict"]
     resume.finish(result.index, {**result.summary(), "curves": session.recorder.state_dict()})
     return result
+
+
+def resume_checkpoints(folder, every_n_steps: int) -> list[ResumeCheckpoint]:
+    """The mid-epoch resume checkpoint, unless train.checkpoint_every_n_steps is 0."""
+    return [ResumeCheckpoint(folder, every_n_steps)] if every_n_steps else []
 
 
 def shrink_micro_batch(session: Session, logger: FallbackMLFlowLogger, index: int, err: torch.OutOfMemoryError) -> None:

@@ -1,0 +1,96 @@
+"""Evaluation on hand-checked cases: the test metrics, the confusion matrix, and the evaluate stage's outputs."""
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from transformers import BertConfig, BertForSequenceClassification
+
+from pipeline.core import paths
+from pipeline.core.atomic import write_json
+from pipeline.data.tokenize import to_dataset
+from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows
+from pipeline.models.bpe import train_bpe
+
+LABELS = ["business", "sport", "tech"]
+
+
+def test_metrics_match_a_hand_worked_example():
+    # true:      business business business sport sport tech
+    # predicted: business business sport    sport tech  tech
+    targets, preds = torch.tensor([0, 0, 0, 1, 1, 2]), torch.tensor([0, 0, 1, 1, 2, 2])
+    # business: TP 2, FP 0, FN 1 -> P 1, R 2/3, F1 0.8
+    # sport:    TP 1, FP 1, FN 1 -> P 1/2, R 1/2, F1 1/2
+    # tech:     TP 1, FP 1, FN 0 -> P 1/2, R 1, F1 2/3
+    expected = {
+        "test/accuracy": 0.666667,  # 4 of 6
+        "test/f1_macro": 0.655556,  # (0.8 + 0.5 + 0.666667) / 3
+        "test/precision_macro": 0.666667,  # (1 + 0.5 + 0.5) / 3
+        "test/recall_macro": 0.722222,  # (0.666667 + 0.5 + 1) / 3
+        "test/precision/business": 1.0, "test/recall/business": 0.666667, "test/f1/business": 0.8,
+        "test/precision/sport": 0.5, "test/recall/sport": 0.5, "test/f1/sport": 0.5,
+        "test/precision/tech": 0.5, "test/recall/tech": 1.0, "test/f1/tech": 0.666667,
+    }
+    assert classification_metrics(preds, targets, LABELS) == expected
+    assert confusion(preds, targets, LABELS) == {"labels": LABELS, "matrix": [[2, 1, 0], [0, 1, 1], [0, 0, 1]]}
+    assert confusion_rows(preds, targets, LABELS)[2:5] == [
+        {"actual": "business", "predicted": "sport"}, {"actual": "sport", "predicted": "sport"},
+        {"actual": "sport", "predicted": "tech"}]
+
+
+def test_label_names_mlflow_refuses_are_made_safe_in_metric_names():
+    metrics = classification_metrics(torch.tensor([0, 1]), torch.tensor([0, 1]), ["a+b", "c/d?"])
+    assert {"test/f1/a_b", "test/f1/c/d_"} <= set(metrics)
+
+
+@pytest.fixture
+def evaluated(tmp_path, monkeypatch, compose):
+    """The evaluate stage on 4 test texts, with a model that always answers `sport` (its head's bias)."""
+    from pipeline.stages.evaluate import evaluate
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    texts = ["Shares fell.", "The striker scored.", "A late winner.", "A new phone chip."]
+    test = pd.DataFrame({"text": texts, "label": ["business", "sport", "sport", "tech"]})
+    to_dataset({"train": test, "validation": test, "test": test}, LABELS).save_to_disk(paths.DATASET)
+    tokenizer = train_bpe(texts * 10, 300, 32)
+    tokenizer.save_pretrained(paths.TOKENIZER)
+    write_json(paths.LABELS, LABELS)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=3, id2label=dict(enumerate(LABELS)),
+                        pad_token_id=tokenizer.pad_token_id)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+    model.save_pretrained(paths.TRAINED)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("evaluate")).info.run_id
+    gate = {"metric": "val/f1", "threshold": 0.9, "value": 0.95, "passed": True, "refine_rounds": 1}
+    write_json(paths.TRAINING_SUMMARY, {"mlflow_run_id": run_id, "mlflow_local_fallback": False, "gate": gate})
+    metrics = evaluate(compose("tracking.uri=sqlite:///mlflow.db"), "cpu")
+    return metrics, client.get_run(run_id), client
+
+
+def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated, tmp_path):
+    metrics, run, client = evaluated
+    # every text predicted sport; true: business, sport, sport, tech
+    expected = {
+        "test/accuracy": 0.5, "test/f1_macro": 0.222222, "test/precision_macro": 0.166667,
+        "test/recall_macro": 0.333333,
+        "test/precision/business": 0.0, "test/recall/business": 0.0, "test/f1/business": 0.0,
+        "test/precision/sport": 0.5, "test/recall/sport": 1.0, "test/f1/sport": 0.666667,
+        "test/precision/tech": 0.0, "test/recall/tech": 0.0, "test/f1/tech": 0.0,
+        "gate/passed": 1.0, "gate/refine_rounds": 1.0, "gate/value": 0.95, "gate/threshold": 0.9,
+    }
+    assert metrics == expected  # no champion registered yet: no champion/ keys
+    assert json.loads(paths.METRICS.read_text()) == expected
+    with paths.CONFUSION.open() as handle:
+        assert list(csv.DictReader(handle)) == [{"actual": label, "predicted": "sport"}
+                                                for label in ("business", "sport", "sport", "tech")]
+    assert run.data.metrics == expected
+    logged = client.download_artifacts(run.info.run_id, "evaluation/confusion_matrix.json", str(tmp_path))
+    assert json.loads(open(logged).read()) == {"labels": LABELS, "matrix": [[0, 1, 0], [0, 2, 0], [0, 1, 0]]}

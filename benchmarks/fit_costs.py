@@ -92,7 +92,7 @@ def main() -> None:
           f"CPU; {args.repeats} run(s) each, median.\n")
     loop = statistics.median(times["plain PyTorch loop"])
     ours = statistics.median(times["ours (defaults)"])
-    print("| contender | samples/s | fit s | vs the loop | cost of the feature (s, share of ours) | val F1 (last / best epoch) |")
+    print("| contender | samples/s | fit s | vs the loop | cost of the feature (s, share of ours) | val macro F1 (ours: best epoch; loop: last) |")
     print("|---|---|---|---|---|---|")
     for name in contenders:
         seconds = statistics.median(times[name])

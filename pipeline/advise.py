@@ -12,8 +12,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.core.atomic import write_text
 from pipeline.config.compose import compose_config
+from pipeline.core.atomic import write_text
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.gpu.catalog import cc_value, load_catalog
 from pipeline.gpu.detect import NO_GPU

@@ -17,6 +17,7 @@ from pipeline.gpu.catalog import load_catalog
 from pipeline.gpu.detect import NO_GPU, environment_report
 from pipeline.gpu.policy import resolve_plan
 
+
 def plan_for(cfg: DictConfig) -> dict:
     """The plan resolve would write; a named card is planned without needing it (plan-only)."""
     if cfg.gpu.profile in ("auto", "cpu"):

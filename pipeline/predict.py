@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.errors import PipelineError, run_main
 from pipeline.config.params import PARAMS_FILE, load_params
+from pipeline.core.errors import PipelineError, run_main
 from pipeline.serving.inference import (label_names, load_folder, load_registered, logits, predict_texts,
                                         probabilities_frame, softmax)
 from pipeline.tracking.store import tracking_uri

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 from pipeline.core import paths
+from pipeline.core.errors import run_main
 from pipeline.core.interpreter import with_interpreter_on_path
 from pipeline.core.outputs import read_json, training_summary
 from pipeline.evaluation import gate
@@ -54,5 +55,9 @@ def retrain() -> int:
     return PROMOTED if decision["champion"] else NOT_PROMOTED
 
 
-if __name__ == "__main__":
+def main() -> None:
     sys.exit(retrain())
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -9,9 +9,10 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-from pipeline.core import paths
-from pipeline.core.errors import PipelineError
 from pipeline.config.schema import unknown_key, validate
+from pipeline.core import paths
+from pipeline.core.atomic import write_text
+from pipeline.core.errors import PipelineError
 
 CONF_DIR = paths.CONF
 
@@ -43,4 +44,4 @@ def compose_config(overrides: list[str] = (), conf_dir: Path = CONF_DIR) -> Dict
 
 
 if __name__ == "__main__":
-    Path("params.yaml").write_text(OmegaConf.to_yaml(compose_config()), encoding="utf-8")
+    write_text("params.yaml", OmegaConf.to_yaml(compose_config()))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline.core.errors import PipelineError
 from pipeline.config.schema import validate
+from pipeline.core.errors import PipelineError
 
 PARAMS_FILE = Path("params.yaml")
 

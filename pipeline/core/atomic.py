@@ -69,29 +69,39 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling(target, "tmp")
-    tmp.mkdir(mode=0o777 & ~umask())
+    tmp.mkdir()
     old = _sibling(target, "old")
     try:
         yield tmp
-        _sync_tree(tmp)
+        _settle_tree(tmp)
         if target.exists():
             os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            if old.exists():
+                os.replace(old, target)  # the old output back where it was
+            raise
         fsync_dir(target.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _sync_tree(folder: Path) -> None:
-    """fsync every file and folder under `folder` (libraries such as save_pretrained write without syncing)."""
+def _settle_tree(folder: Path) -> None:
+    """Give every file and folder under `folder` ordinary permissions and fsync it (libraries such as
+    save_pretrained write without syncing, some through private 0600 temporary files)."""
+    mask = umask()
     for root, _, files in os.walk(folder):
         for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            path = os.path.join(root, name)
+            os.chmod(path, 0o666 & ~mask)
+            fd = os.open(path, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        os.chmod(root, 0o777 & ~mask)
         fsync_dir(Path(root))
 
 

@@ -1,8 +1,11 @@
-"""Where stages read and write; dvc.yaml declares the same paths."""
+"""Where stages read and write (relative to the project root, where DVC runs them); dvc.yaml declares the
+same paths."""
 
 from pathlib import Path
 
-CONF = Path("conf")  # the Hydra config groups
+# The Hydra config groups: the working directory's (a project root), else those of the checkout this package
+# runs from, so that plan and advise work from any directory.
+CONF = Path("conf") if Path("conf").is_dir() else Path(__file__).resolve().parents[2] / "conf"
 ENV_REPORT = Path("reports/env.json")
 PROCESSED = Path("data/processed")
 DATASET = PROCESSED / "dataset"

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from pipeline.core.errors import PipelineError
 from pipeline.data.clean import incomplete
 from pipeline.data.split import SPLIT_NAMES, canonical_splits, preview
-from pipeline.core.errors import PipelineError
 
 FALLBACK_ENCODING = "cp1252"  # legacy Windows/Latin-1 text, common in older corpora
 CSV_FIX = "quote the fields of that row that hold commas, quotes or newlines"

@@ -7,8 +7,7 @@ import re
 
 import torch
 from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
-                                                    multiclass_f1_score, multiclass_precision,
-                                                    multiclass_recall)
+                                                    multiclass_f1_score, multiclass_precision, multiclass_recall)
 
 
 def classification_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict[str, float]:

@@ -5,20 +5,18 @@ Bad data stops the stage with one error line before any tokenizing, and nothing 
 
 from __future__ import annotations
 
-import json
-
 from omegaconf import DictConfig
 
+from pipeline.config.params import load_params
 from pipeline.core import paths
 from pipeline.core.atomic import atomic_dir, write_json
+from pipeline.core.errors import PipelineError, run_main
 from pipeline.data.clean import clean
 from pipeline.data.labels import label_order
 from pipeline.data.sources import load_frame
 from pipeline.data.split import split
 from pipeline.data.tokenize import to_dataset, tokenize
-from pipeline.core.errors import PipelineError, run_main
 from pipeline.models.sources import build_tokenizer, set_truncation
-from pipeline.config.params import load_params
 
 
 def preprocess(cfg: DictConfig) -> dict:
@@ -38,7 +36,7 @@ def preprocess(cfg: DictConfig) -> dict:
     with atomic_dir(paths.PROCESSED) as out:
         dataset.save_to_disk(out / paths.DATASET.name)
         tokenizer.save_pretrained(out / paths.TOKENIZER.name)
-        (out / paths.LABELS.name).write_text(json.dumps(labels, indent=2) + "\n")
+        write_json(out / paths.LABELS.name, labels)
     stats = {
         "cleaning": cleaning,
         "labels": labels,

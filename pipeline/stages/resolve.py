@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
+from pipeline.config.params import load_params
 from pipeline.core import paths
 from pipeline.core.atomic import write_yaml
 from pipeline.core.errors import run_main
+from pipeline.core.outputs import read_json
 from pipeline.gpu.policy import resolve_plan
-from pipeline.config.params import load_params
 
 
 def main() -> None:
     cfg = load_params("gpu", "model", "train", "finetune", "strategy")
-    env = json.loads(paths.ENV_REPORT.read_text())
+    env = read_json(paths.ENV_REPORT)
     plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
     write_yaml(paths.PLAN, plan)
     print(f"resolve: planning for {plan['target']}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from pipeline.config.params import load_params
 from pipeline.core import paths
 from pipeline.core.atomic import write_json
 from pipeline.core.errors import PipelineError, run_main, warn
 from pipeline.gpu.catalog import load_catalog
 from pipeline.gpu.checks import environment_problems
 from pipeline.gpu.detect import environment_report, memory_in_use
-from pipeline.config.params import load_params
 
 BUSY_FRACTION = 0.10  # warn when other processes hold more than this share of a GPU's memory
 

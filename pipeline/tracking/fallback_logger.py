@@ -18,7 +18,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from pipeline.core.errors import warn
 from pipeline.core.redact import redact
 from pipeline.tracking.store import (LOCAL_URI, TRAIN_RETRIES, TRAIN_TIMEOUT_S, absolute, http_limits, is_server,
-                               server_unreachable)
+                                     server_unreachable)
 
 ORIGINAL_URI_TAG, ORIGINAL_RUN_TAG = "original_tracking_uri", "original_run_id"
 METRICS_PER_REQUEST = 1000  # MLflow's limit for one log_batch

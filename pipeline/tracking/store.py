@@ -14,10 +14,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from pipeline.core.errors import PipelineError, warn
 from pipeline.config.params import params_hash
+from pipeline.core.errors import PipelineError, warn
 from pipeline.core.redact import redact
-
 
 SQLITE = "sqlite:///"
 LOCAL_URI = SQLITE + "mlflow.db"  # the embedded store, and where runs go when the server cannot be reached

@@ -8,7 +8,8 @@ side by side on the same processed splits:
   loop     a plain PyTorch loop (benchmarks/trainers.py run_loop): the same model, optimizer groups, warmup
            schedule and epochs, validation after every epoch; its epochs and validations timed
   ours     `python -m pipeline.stages.train` (what `dvc repro` runs), fit_seconds from its training.json:
-           Lightning's sanity validation, the epochs, validation, checkpoints and MLflow logging
+           Lightning's sanity validation, the epochs, validation, checkpoints and MLflow logging; run through
+           benchmarks/timed_train.py, which also reports the seconds spent inside each feature
   ours with one feature off: resume checkpoints (train.checkpoint_every_n_steps=0), deterministic kernels
            (the plan's `deterministic` set to false), MLflow logging every 10 steps (train.log_every_n_steps
            larger than the run), the progress bar (train.progress_bar=false); then all of them off
@@ -22,11 +23,13 @@ import argparse
 import json
 import statistics
 import subprocess
+import sys
+from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
-from common import ROOT, clone_of_head, compose_params, stage
+from common import ROOT, clone_of_head, compose_params, run_in
 from trainers import machine, our_overrides, prepare, run_loop, split_sizes, warmup_for
 
 OFF = {  # feature -> (params overrides, plan settings) that turn it off
@@ -55,12 +58,13 @@ def run_ours(clone: Path, base: list[str], overrides: list[str], settings: dict)
     plan["settings"].update(settings)
     plan_path.write_text(yaml.safe_dump(plan, sort_keys=False))
     try:
-        stage(clone, "train")
+        run_in(clone, [sys.executable, str(Path(__file__).with_name("timed_train.py")), "timings.json"])
     finally:
         plan["settings"] = original
         plan_path.write_text(yaml.safe_dump(plan, sort_keys=False))
     summary = json.loads((clone / "models/trained/training.json").read_text())
-    return {"seconds": summary["fit_seconds"], "f1": summary["val/f1"]}
+    return {"seconds": summary["fit_seconds"], "f1": summary["val/f1"],
+            "parts": json.loads((clone / "timings.json").read_text())}
 
 
 def main() -> None:
@@ -74,6 +78,7 @@ def main() -> None:
     contenders = ["plain PyTorch loop", *variants()]
     times: dict[str, list[float]] = {name: [] for name in contenders}
     scores: dict[str, float] = {}
+    parts: dict[str, list[float]] = defaultdict(list)  # seconds inside each feature, runs with the defaults
     with clone_of_head("bench-fit-costs-") as clone:
         prepare(clone, base, args.train_size)
         size, val_size = split_sizes(clone)
@@ -86,6 +91,9 @@ def main() -> None:
                     result = run_ours(clone, base, *variants()[name])
                 times[name].append(result["seconds"])
                 scores[name] = result["f1"]
+                if name == "ours (defaults)":
+                    for part, seconds in result["parts"].items():
+                        parts[part].append(seconds)
     print(f"## The train stage against a plain loop, and the cost of its features (measured)\n\n"
           f"Machine: {machine()}.  \nCommit {commit.strip()} (a clone of HEAD). MiniLM (packaged), seq 128, batch 16, "
           f"lr 1e-4, {size} train x {args.epochs} epoch(s), {val_size} validation after every epoch, fp32 on the "
@@ -99,6 +107,10 @@ def main() -> None:
         cost = f"{ours - seconds:+.1f} s ({(ours - seconds) / ours:+.1%})" if name.startswith("ours without") else "-"
         print(f"| {name} | {size * args.epochs / seconds:.2f} | {seconds:.1f} | {loop / seconds:.3f}x | {cost} "
               f"| {scores[name]:.4f} |")
+    print("\nTime inside each feature in the default runs (timed by wrapping it, benchmarks/timed_train.py):\n")
+    print("| feature | seconds | share of ours' fit |\n|---|---|---|")
+    for part, seconds in sorted(parts.items()):
+        print(f"| {part} | {statistics.median(seconds):.2f} | {statistics.median(seconds) / ours:.2%} |")
     print(f"\nAll runs: {json.dumps(times)}")
 
 

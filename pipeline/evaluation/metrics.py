@@ -44,5 +44,5 @@ def confusion_rows(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]
 
 
 def metric_safe(label: str) -> str:
-    """A label as MLflow accepts it in a metric name (letters, digits, _ - . space /)."""
+    """A label as it may stand in a metric name: letters, digits, _ - . and spaces (a / would nest it)."""
     return re.sub(r"[^\w\-. ]", "_", label)

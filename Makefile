@@ -10,7 +10,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stages call `python`: make it the virtual environment's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install run test test-all lock
+.PHONY: install run test test-fast lock
 
 install: $(VENV)/.installed
 
@@ -24,10 +24,11 @@ run: install
 	$(VENV)/bin/dvc repro
 
 test: install
-	$(PY) -m pytest -m "not slow"
-
-test-all: install
 	$(PY) -m pytest
+
+# The inner loop: every test but the slow ones (a few minutes each); CI runs `make test`.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 # Re-resolve requirements.lock after editing pyproject.toml (torch stays pinned there).
 lock: install

@@ -35,7 +35,7 @@ def alias_version(mlflow: MlflowClient, alias: str) -> int:
     return int(mlflow.get_model_version_by_alias(MODEL_NAME, alias).version)
 
 
-@pytest.mark.slow  # 3.5 min: `make test` stays within 15 minutes; test_tracking_outage keeps real servers in it
+@pytest.mark.slow  # 3.5 min: `make test-fast` skips it
 def test_refine_promote_and_serve_through_a_tracking_server(project, small_frame, mlflow_server, monkeypatch):
     url = mlflow_server["url"]
     mlflow = MlflowClient(url)

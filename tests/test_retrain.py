@@ -19,7 +19,7 @@ def retrain(project):
     return run([sys.executable, "-m", "pipeline.retrain"], project, check=False)
 
 
-@pytest.mark.slow  # 3.5 min: `make test` stays within 15 minutes (it took 19 with this and the server test)
+@pytest.mark.slow  # 3.5 min: `make test-fast` skips it
 def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(project, small_frame, compose):
     def write_params(*overrides):  # what `dvc exp run -S ...` would write; retrain runs `dvc repro` on it
         (project / "params.yaml").write_text(OmegaConf.to_yaml(compose(*SETTINGS, *overrides)))

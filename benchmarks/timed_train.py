@@ -4,7 +4,8 @@
 
 Wraps, without changing what they do, and sums the seconds spent inside: checkpoint writes
 (AtomicCheckpointIO.save_checkpoint; `last` = resume checkpoints, `best` = the best epoch's weights), MLflow
-metric logging (FallbackMLFlowLogger.log_metrics), the progress bar's and the curve recorder's hooks, and
+metric logging (FallbackMLFlowLogger.log_metrics), the progress bar's (Rich or tqdm) and the curve recorder's
+hooks, and
 Lightning's sanity validation. Writes {feature: seconds} to OUT.json.
 """
 
@@ -39,7 +40,7 @@ def timed(owner: type, name: str, key) -> None:
 def main() -> None:
     out = Path(sys.argv[1]).resolve()
     sys.path.insert(0, str(Path.cwd()))  # the project's own pipeline package, as `python -m` would import it
-    from lightning.pytorch.callbacks import TQDMProgressBar
+    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
     from lightning.pytorch.trainer.trainer import Trainer
 
     from pipeline.tracking.fallback_logger import FallbackMLFlowLogger
@@ -48,9 +49,10 @@ def main() -> None:
 
     timed(AtomicCheckpointIO, "save_checkpoint", lambda io, checkpoint, path, *rest: f"checkpoint {Path(path).stem}")
     timed(FallbackMLFlowLogger, "log_metrics", "MLflow log_metrics")
-    for hook in ("on_train_batch_end", "on_validation_batch_end", "on_train_batch_start", "on_train_epoch_end",
-                 "on_validation_batch_start"):
-        timed(TQDMProgressBar, hook, "progress bar")
+    for bar in (RichProgressBar, TQDMProgressBar):  # Lightning's default is Rich's when rich is installed
+        for hook in ("on_train_batch_end", "on_validation_batch_end", "on_train_batch_start", "on_train_epoch_end",
+                     "on_validation_batch_start", "on_train_epoch_start", "on_validation_epoch_end"):
+            timed(bar, hook, "progress bar")
     for hook in ("on_train_batch_end", "on_validation_end"):
         timed(CurveRecorder, hook, "curve recorder")
     timed(Trainer, "_run_sanity_check", "sanity validation")

@@ -44,7 +44,6 @@ class Trained:
     plan: dict  # the plan as trained: resolve's, with any out-of-memory adjustment
     logger: FallbackMLFlowLogger
     configured_uri: str
-    lora: bool
     session: Session
 
 
@@ -115,13 +114,13 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every process has read the best weights before the main one clears them
     trained_plan = {**plan, "settings": session.settings, "adjustments": session.adjustments}
-    return Trained(model, summary, trained_plan, logger, configured, cfg.finetune.mode == "lora", session)
+    return Trained(model, summary, trained_plan, logger, configured, session)
 
 
 def save(trained: Trained, out: Path) -> dict:
     """Write the model (LoRA merged; the adapter alone in adapter/), the plan as trained and training.json to
     `out`; returns the summary with the MLflow run and store that hold it now."""
-    if trained.lora:
+    if trained.summary["finetune"] == "lora":
         trained.model.save_pretrained(out / "adapter")  # the adapter alone, for reuse on the same base model
     merged(trained.model).save_pretrained(out, safe_serialization=True)
     write_yaml(out / paths.TRAINED_PLAN.name, trained.plan)

@@ -30,7 +30,6 @@ import argparse
 import gc
 import os
 import time
-from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
@@ -38,6 +37,7 @@ from transformers import AutoModelForSequenceClassification
 
 from pipeline.advise import peak_tflops, training_flops_per_sample
 from pipeline.config.compose import compose_config
+from pipeline.core.paths import CONF
 from pipeline.gpu import memory
 from pipeline.gpu.catalog import load_catalog
 from pipeline.gpu.detect import environment_report
@@ -46,7 +46,6 @@ from pipeline.models.architectures import scratch_config
 
 from common import cpu_name
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 AUTOCAST = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}  # what the plan chooses
 GIB = 2**30
 USED = ("precision", "matmul_precision", "attention", "micro_batch_size", "accumulate_grad_batches",

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from pipeline.core import paths
-from pipeline.core.errors import run_main
+from pipeline.core.errors import PipelineError, run_main
 from pipeline.core.interpreter import with_interpreter_on_path
 from pipeline.core.outputs import read_json, training_summary
 from pipeline.evaluation import gate
@@ -56,7 +56,12 @@ def retrain() -> int:
 
 
 def main() -> None:
-    sys.exit(retrain())
+    try:
+        code = retrain()
+    except PipelineError as err:  # a missing output of the run: still exit 1, as the scheduler expects
+        print(f"retrain: error[{err.code}]: {err}", file=sys.stderr)
+        code = ERROR
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def test_the_file_and_its_folder_are_synced(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic.os, "fsync", recording_fsync)
     write_json(tmp_path / "out/metrics.json", {"a": 1})
     assert synced[-1] == tmp_path / "out"  # the rename, after the file's own data
-    assert synced[0].parent == tmp_path / "out" and synced[0].name.startswith(".metrics.json.tmp-")
+    assert synced[0].parent == tmp_path / "out" and synced[0].name == ".metrics.json.tmp"
     synced.clear()
     with atomic_dir(tmp_path / "export") as out:
         (out / "weights").write_bytes(b"w")
@@ -88,7 +88,7 @@ def test_the_old_output_comes_back_if_the_new_one_cannot_be_put_in_place(tmp_pat
     real_replace = os.replace
 
     def failing_replace(source, target):
-        if Path(source).name.startswith(".export.tmp-"):
+        if Path(source).name == ".export.tmp":
             raise OSError(28, "No space left on device")
         real_replace(source, target)
 
@@ -107,3 +107,23 @@ def test_a_new_output_replaces_the_old_one_whole(tmp_path):
         (out / "model").write_text("new")
     assert [p.name for p in (tmp_path / "export").iterdir()] == ["model"]
     assert [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
+def test_what_a_killed_write_left_behind_is_cleaned_up_or_restored(tmp_path):
+    # killed mid-write: a half-written temporary file and folder
+    (tmp_path / ".metrics.json.tmp").write_text('{"half')
+    (tmp_path / ".export.tmp").mkdir()
+    (tmp_path / ".export.tmp" / "half").write_text("half")
+    write_json(tmp_path / "metrics.json", {"a": 1})
+    with atomic_dir(tmp_path / "export") as out:
+        (out / "model").write_text("first")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "metrics.json"]
+    assert [p.name for p in (tmp_path / "export").iterdir()] == ["model"]
+    # killed between moving the old folder aside and moving the new one in: the old one comes back first
+    (tmp_path / "export").rename(tmp_path / ".export.old")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "export"):
+            assert (tmp_path / "export/model").read_text() == "first"
+            raise RuntimeError("the stage failed")
+    assert (tmp_path / "export/model").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "metrics.json"]

@@ -113,7 +113,7 @@ def test_fallback_local_trains_evaluates_and_registers_in_the_local_store(compos
     local = MlflowClient(summary["mlflow_tracking_uri"])
     assert local.get_run(summary["mlflow_run_id"]).data.metrics["test/f1_macro"] > 0
     shutil.copytree(paths.TRAINED, paths.EXPORT)  # what register_and_promote logs; the ONNX part of export is not needed
-    decision = register_and_promote(cfg, local)
+    decision = register_and_promote(cfg, local, summary)
     assert local.get_model_version(decision["model_name"], str(decision["version"])).run_id == summary["mlflow_run_id"]
 
 

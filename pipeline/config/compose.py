@@ -12,7 +12,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 from pipeline.config.schema import unknown_key, validate
 from pipeline.core import paths
 from pipeline.core.atomic import write_text
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import PipelineError, run_main
 
 CONF_DIR = paths.CONF
 
@@ -43,5 +43,10 @@ def compose_config(overrides: list[str] = (), conf_dir: Path = CONF_DIR) -> Dict
     return cfg
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """`python -m pipeline.config.compose`: write params.yaml from conf/ (what `dvc exp run` composes)."""
     write_text("params.yaml", OmegaConf.to_yaml(compose_config()))
+
+
+if __name__ == "__main__":
+    run_main(main)

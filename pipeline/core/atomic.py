@@ -13,7 +13,6 @@ import io
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +22,14 @@ import yaml
 
 
 def umask() -> int:
-    """The process's umask (os.umask can only be read by setting it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    """The process's umask, read from /proc where it can be (os.umask can only read it by setting it)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
 
 
 def fsync_dir(folder: Path) -> None:
@@ -39,8 +42,11 @@ def fsync_dir(folder: Path) -> None:
 
 
 def _sibling(target: Path, tag: str) -> Path:
-    """A hidden name beside `target` that no other writer uses."""
-    return target.with_name(f".{target.name}.{tag}-{uuid.uuid4().hex[:8]}")
+    """The hidden name beside `target` for its new (`tmp`) or its previous (`old`) version.
+
+    Fixed names: what a killed write left behind is overwritten by the next write, never piled up.
+    """
+    return target.with_name(f".{target.name}.{tag}")
 
 
 @contextmanager
@@ -65,12 +71,15 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     """A temporary sibling folder that replaces `target` only if the block succeeds.
 
     The old folder is renamed aside, the new one renamed into place, and only then is the old one deleted.
+    A process killed between those two renames leaves the old folder aside: the next write puts it back first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(target, "tmp")
+    tmp, old = _sibling(target, "tmp"), _sibling(target, "old")
+    if old.exists() and not target.exists():
+        os.replace(old, target)
+    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    old = _sibling(target, "old")
     try:
         yield tmp
         _settle_tree(tmp)

@@ -11,6 +11,8 @@ import re
 import sys
 from pathlib import Path
 
+from pipeline.core.atomic import write_text
+
 # code: (what it means, what to do)
 ERRORS = {
     # configuration
@@ -167,7 +169,7 @@ def troubleshooting_markdown() -> str:
 def update_readme(readme: Path) -> None:
     text = readme.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    readme.write_text(pattern.sub(lambda _: troubleshooting_markdown(), text), encoding="utf-8")
+    write_text(readme, pattern.sub(lambda _: troubleshooting_markdown(), text))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def split_texts(split: str) -> list[str]:
 def split_examples(split: str) -> tuple[list[str], torch.Tensor]:
     """The raw texts of one processed split and their label ids (in dataset order)."""
     data = load_from_disk(str(paths.DATASET / split))
-    return data["text"], torch.tensor(data["labels"])
+    return list(data["text"]), torch.tensor(data["labels"])
 
 
 class EpochSampler(Sampler[int]):

@@ -16,8 +16,8 @@ from types import ModuleType
 
 from pipeline.gpu.catalog import derived_profile, match_profile
 
-# What environment_report says of a machine without a usable GPU: how plan and advise plan for a card
-# this machine lacks.
+# The parts of an environment report the planner reads, for a machine without a usable GPU: how plan and
+# advise plan for a card this machine lacks.
 NO_GPU = {"torch": {"cuda_available": False, "cuda_build": None}, "gpus": [], "gpu_profile": None}
 PACKAGES = ("torch", "lightning", "transformers", "datasets", "tokenizers",
             "torchmetrics", "mlflow", "dvc", "hydra-core", "nvidia-ml-py")

@@ -31,5 +31,3 @@ def scratch_config(arch: DictConfig, **overrides) -> PretrainedConfig:
     names = CONFIG_NAMES.get(arch.family, {})
     values = {names.get(key, key): value for key, value in values.items()}
     return AutoConfig.for_model(arch.family, **{**values, **extra, **overrides})
-
-

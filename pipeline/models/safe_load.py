@@ -77,5 +77,3 @@ def _corrupt(folder: Path, path: Path, err: Exception) -> PipelineError:
     fix = (f"re-create it: dvc repro -f -s {stage}" if stage else
            "re-download the model, or save it again with save_pretrained()")
     return PipelineError("model-corrupt", f"cannot read {path.name} (truncated or corrupt: {err})", str(path), fix)
-
-

@@ -2,7 +2,7 @@
 (a folder), `packaged` (a Python package exposing get_model_path()), `scratch` (built from the conf/model
 `arch` block, with a byte-level BPE tokenizer trained on the training texts).
 
-Everything saved is read through models.safe_load.load_pretrained.
+Saved models and tokenizers are read through models.safe_load.load_pretrained.
 """
 
 from __future__ import annotations
@@ -95,5 +95,3 @@ def _from_pretrained(auto_class, location: str, model: DictConfig, **kwargs):
                             "model.path",
                             f"download it once with network (huggingface-cli download {location} --local-dir "
                             f"models/{model.name}), then -S model.source=local -S model.path=models/{model.name}") from None
-
-

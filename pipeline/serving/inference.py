@@ -39,7 +39,7 @@ def load_folder(folder: Path | str):
 
 
 def load_registered(uri: str):
-    """(model, tokenizer) of a model that registry.register logged (models:/NAME@alias, runs:/...).
+    """(model, tokenizer) of a model that pyfunc.log_pyfunc logged (models:/NAME@alias, runs:/...).
 
     The exported folder is read from the model's artifacts as files, like load_folder: MLflow's own
     loader would unpickle python_model.pkl, which runs whatever code the artifact store holds.
@@ -84,6 +84,12 @@ def torch_forward(model, device: str | torch.device = "cpu") -> Forward:
 def softmax(values: np.ndarray) -> np.ndarray:
     exp = np.exp(values - values.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def predicted_ids(model, tokenizer: PreTrainedTokenizerBase, texts: list[str], device: str = "cpu") -> torch.Tensor:
+    """The label id a PyTorch model predicts for each text, on `device`."""
+    scores = logits(torch_forward(model.to(device), device), tokenizer, texts, model.config.num_labels)
+    return torch.from_numpy(scores.argmax(axis=1))
 
 
 def predict_texts(model, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> pd.DataFrame:

@@ -26,8 +26,8 @@ def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Pat
         torch.onnx.export(model, tuple(sample[name] for name in names), str(target), input_names=names,
                           output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},
                           opset_version=OPSET, dynamo=False)
-    session, n = onnx_forward(onnx_session(target)), model.config.num_labels
-    diff = max(float(np.abs(logits(session, tokenizer, batch, n, "np") - logits(torch_forward(model), tokenizer, batch, n)).max())
+    onnx, pytorch, n = onnx_forward(onnx_session(target)), torch_forward(model), model.config.num_labels
+    diff = max(float(np.abs(logits(onnx, tokenizer, batch, n, "np") - logits(pytorch, tokenizer, batch, n)).max())
                for batch in (texts, texts[:1]))
     if diff > TOLERANCE:
         raise PipelineError("onnx-mismatch", f"ONNX logits differ from PyTorch by {diff:.2e} (> {TOLERANCE})", str(target),

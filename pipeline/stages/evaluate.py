@@ -5,10 +5,6 @@ It also scores the current registry champion on the same test split, so export c
 
 from __future__ import annotations
 
-import time
-
-import torch
-from mlflow.entities import Metric
 from omegaconf import DictConfig
 from transformers import AutoTokenizer
 
@@ -22,26 +18,22 @@ from pipeline.evaluation import gate
 from pipeline.evaluation.champion import score_champion
 from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows
 from pipeline.models.safe_load import load_pretrained
-from pipeline.serving.inference import load_model, logits, torch_forward
-from pipeline.tracking.store import training_client
+from pipeline.serving.inference import load_model, predicted_ids
+from pipeline.tracking.store import log_evaluation, training_client
 
 
 def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     labels, training = read_json(paths.LABELS), training_summary()
     mlflow = training_client(cfg.tracking, training)
     texts, targets = split_examples("test")
-    model, tokenizer = load_model(paths.TRAINED).to(device), load_pretrained(AutoTokenizer, paths.TOKENIZER)
-    preds = torch.from_numpy(logits(torch_forward(model, device), tokenizer, texts, len(labels)).argmax(axis=1))
+    preds = predicted_ids(load_model(paths.TRAINED), load_pretrained(AutoTokenizer, paths.TOKENIZER), texts, device)
     metrics = {**classification_metrics(preds, targets, labels), **gate.as_metrics(training["gate"]),
                **score_champion(mlflow, cfg.registry.model_name, texts, targets, labels)}
     write_json(paths.METRICS, metrics)
     write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))
 
-    run_id = training["mlflow_run_id"]
-    now = int(time.time() * 1000)
-    mlflow.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])
-    mlflow.log_dict(run_id, confusion(preds, targets, labels), "evaluation/confusion_matrix.json")
-    mlflow.log_artifact(run_id, str(paths.METRICS), "evaluation")
+    log_evaluation(mlflow, training["mlflow_run_id"], metrics, files={str(paths.METRICS): "evaluation"},
+                   artifacts={"evaluation/confusion_matrix.json": confusion(preds, targets, labels)})
     return metrics
 
 

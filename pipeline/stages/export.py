@@ -46,9 +46,12 @@ def export(cfg: DictConfig) -> dict:
     return onnx_check
 
 
-def register_and_promote(cfg: DictConfig, mlflow) -> dict:
-    """Register models/export as a new version (alias challenger); move champion to it if it earned it."""
-    metrics, training = read_json(paths.METRICS), training_summary()
+def register_and_promote(cfg: DictConfig, mlflow, training: dict) -> dict:
+    """Register models/export as a new version (alias challenger); move champion to it if it earned it.
+
+    `training` is models/trained/training.json: the MLflow run to log the model to, and the gate verdict.
+    """
+    metrics = read_json(paths.METRICS)
     name, passed = cfg.registry.model_name, gate.passed(training)
     model_uri = log_pyfunc(mlflow.tracking_uri, training["mlflow_run_id"], paths.EXPORT)
     version = register(mlflow, name, model_uri, {PROMOTE_METRIC: str(metrics[PROMOTE_METRIC]), "gate_passed": str(passed)})
@@ -63,14 +66,15 @@ def register_and_promote(cfg: DictConfig, mlflow) -> dict:
 
 def main() -> None:
     cfg = load_params("seed", "model", "data", "train", "eval", "tracking", "registry")
-    mlflow = training_client(cfg.tracking, training_summary())  # it answers, before any work
+    training = training_summary()
+    mlflow = training_client(cfg.tracking, training)  # it answers, before any work
     onnx_check = export(cfg)
     print(f"export: model, tokenizer, ONNX (max |logit diff| {onnx_check['max_abs_logit_diff']:.1e}) and "
           f"model card in {paths.EXPORT}/")
-    decision = register_and_promote(cfg, mlflow)
+    decision = register_and_promote(cfg, mlflow, training)
     print(f"export: registered {decision['model_name']} v{decision['version']} (challenger); "
           f"champion: {'yes' if decision['champion'] else 'no'} ({decision['reason']})")
-    gate.enforce(training_summary()["gate"], cfg.eval.fail_on_gate, str(paths.EXPORT))
+    gate.enforce(training["gate"], cfg.eval.fail_on_gate, str(paths.EXPORT))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class FallbackMLFlowLogger(MLFlowLogger):
     On the first failed request (refused, timed out, 5xx) it warns once (tracking-lost), creates a run
     with the same name, tags and params in the local store, tagged with the original URI (password
     masked) and run id, replays the metrics logged so far (kept in memory for this) and the end status,
-    and logs there from then on. Requests to the server retry briefly (pipeline.tracking.TRAIN_*).
+    and logs there from then on. Requests to the server retry briefly (pipeline.tracking.store.TRAIN_*).
     Runs nested with `child` follow their parent to the local store.
 
     Log through the logger (log_hyperparams, log_metrics, log_artifact), not `experiment`, so the move

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
@@ -123,6 +125,18 @@ def training_client(tracking: DictConfig, training: dict) -> MlflowClient:
     if not answers(uri):
         raise unreachable(uri, f"start the server (train's run {training['mlflow_run_id']} is there), then dvc repro")
     return MlflowClient(uri)
+
+
+def log_evaluation(client: MlflowClient, run_id: str, metrics: dict[str, float], files: dict[str, str],
+                   artifacts: dict[str, dict]) -> None:
+    """Log test metrics (one batch, step 0), files (path -> artifact folder) and dicts (artifact path ->
+    content) to a run."""
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])
+    for artifact_path, content in artifacts.items():
+        client.log_dict(run_id, content, artifact_path)
+    for path, folder in files.items():
+        client.log_artifact(run_id, path, folder)
 
 
 def git_commit() -> str:

@@ -4,8 +4,8 @@ same paths."""
 from pathlib import Path
 
 # The Hydra config groups: the working directory's when it is a project root, else those of the checkout
-# this package runs from, so that plan and advise work from any directory.
-CONF = (Path("conf") if (Path("conf") / "config.yaml").is_file() else Path(__file__).parents[2] / "conf").resolve()
+# this package runs from (absolute), so that plan and advise work from any directory.
+CONF = Path("conf") if (Path("conf") / "config.yaml").is_file() else Path(__file__).resolve().parents[2] / "conf"
 ENV_REPORT = Path("reports/env.json")
 PROCESSED = Path("data/processed")
 DATASET = PROCESSED / "dataset"

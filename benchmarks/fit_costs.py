@@ -11,7 +11,7 @@ side by side on the same processed splits:
            Lightning's sanity validation, the epochs, validation, checkpoints and MLflow logging; run through
            benchmarks/timed_train.py, which also reports the seconds spent inside each feature
   ours with one feature off: resume checkpoints (train.checkpoint_every_n_steps=0), deterministic kernels
-           (the plan's `deterministic` set to false), MLflow logging every 10 steps (train.log_every_n_steps
+           (the plan's `deterministic` set to false, as `train.deterministic=false` makes resolve write), MLflow logging every 10 steps (train.log_every_n_steps
            larger than the run), the progress bar (train.progress_bar=false); then all of them off
 With --repeats 2 or more the contenders run again in reverse order and the median is shown. Prints
 Markdown; run it on an otherwise idle machine.

@@ -105,6 +105,15 @@ def test_auto_without_a_gpu_plans_for_the_cpu(compose):
     assert set(plan["settings"]) == set(plan["reasons"]) and all(plan["reasons"].values())
 
 
+def test_deterministic_is_on_for_the_cpu_warn_on_a_gpu_and_a_setting_overrides_both(compose):
+    cpu = compose("train.deterministic=false")
+    assert resolve_plan(NO_GPU, cpu.gpu, cpu.model, cpu.train)["settings"]["deterministic"] is False
+    assert card_plan(compose, "rtx3090")["settings"]["deterministic"] == "warn"
+    assert card_plan(compose, "rtx3090", "train.deterministic=true")["settings"]["deterministic"] is True
+    with pytest.raises(PipelineError, match="train.deterministic is 'sometimes'"):
+        compose("train.deterministic=sometimes")
+
+
 def test_auto_with_a_usable_gpu_plans_for_its_profile(compose):
     cfg = compose()
     env = {"torch": {"cuda_available": True, "cuda_build": "12.6"}, "gpus": [{}], "gpu_profile": CATALOG["rtx4090"]}

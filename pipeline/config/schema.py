@@ -126,6 +126,7 @@ class Train:
     log_every_n_steps: int = rule(ge=1)
     checkpoint_every_n_steps: int = rule(ge=0)                  # 0: no resume checkpoints
     progress_bar: bool = MISSING
+    deterministic: Any = rule(choices=("auto", "warn", True, False))
     compile: Any = rule(choices=("auto", True, False))
 
 

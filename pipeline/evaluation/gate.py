@@ -34,6 +34,12 @@ def as_metrics(verdict: dict) -> dict[str, float]:
             "gate/value": verdict["value"], "gate/threshold": float(verdict["threshold"])}
 
 
+def describe(verdict: dict) -> str:
+    """'gate val/f1 >= 0.9 passed after 0 refine round(s)'."""
+    outcome = "passed" if verdict["passed"] else "failed"
+    return f"gate {verdict['metric']} >= {verdict['threshold']} {outcome} after {verdict['refine_rounds']} refine round(s)"
+
+
 def shortfall(verdict: dict) -> str:
     """'val/f1 0.85 < 0.9 (missed by 0.0500) after 2 refine round(s)'."""
     return (f"{verdict['metric']} {verdict['value']} < {verdict['threshold']} (missed by "

@@ -146,7 +146,7 @@ def _plan_cpu(decide: Decisions, batch: Batch, train: DictConfig) -> None:
            "CPU: compiling costs minutes of warm-up that short CPU runs do not win back (train.compile=true forces it)")
     decide("num_workers", 0, "CPU: data is pre-tokenized in memory, so extra worker processes "
                              "would only compete with training for the same cores")
-    decide("deterministic", True, "CPU: fully deterministic, so a re-run reproduces the metrics")
+    _choose_deterministic(decide, train.deterministic, True, "CPU: fully deterministic, so a re-run reproduces the metrics")
 
 
 def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, batch: Batch, train: DictConfig,
@@ -176,7 +176,8 @@ def _plan_gpu(decide: Decisions, card: dict, model: DictConfig, batch: Batch, tr
     decide("num_workers", max(1, min(4, per_process - 1)),
            f"GPU: worker processes collate the next batches while the GPU computes ({per_process} CPU core(s) "
            f"per training process here)")
-    decide("deterministic", "warn", "GPU: deterministic kernels where they exist, a warning where not")
+    _choose_deterministic(decide, train.deterministic, "warn",
+                          "GPU: deterministic kernels where they exist, a warning where not")
     return breakdown
 
 
@@ -237,6 +238,13 @@ def _does_not_fit(card: dict, model: DictConfig, breakdown: dict, usable: float,
         "params.yaml gpu/model/train",
         f"shorten sequences (-S model.max_seq_len=...), train fewer parameters (LoRA), shard over several GPUs "
         f"(-S strategy=fsdp), or use a card that fits: {cards}")
+
+
+def _choose_deterministic(decide: Decisions, requested, default, reason: str) -> None:
+    if requested == "auto":
+        decide("deterministic", default, f"{reason} (train.deterministic=auto)")
+    else:
+        decide("deterministic", requested, f"train.deterministic={str(requested).lower()} was requested")
 
 
 def _choose_compile(decide: Decisions, cc: float, requested) -> None:

@@ -12,6 +12,7 @@ from pipeline.core import paths
 from pipeline.core.atomic import atomic_dir
 from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_yaml
+from pipeline.evaluation import gate
 from pipeline.training.fit import fit, save
 from pipeline.training.strategy import is_main_process
 
@@ -33,11 +34,9 @@ def main() -> None:
     summary = train(cfg, read_yaml(paths.PLAN))
     if not is_main_process():
         return
-    gate = summary["gate"]
-    verdict = "passed" if gate["passed"] else "failed"
-    print(f"train: best {gate['metric']} {gate['value']} (round {summary['best_round']}, epoch "
-          f"{summary['best_epoch']}); gate {gate['metric']} >= {gate['threshold']} {verdict} after "
-          f"{gate['refine_rounds']} refine round(s) (MLflow run {summary['mlflow_run_id']})")
+    verdict = summary["gate"]
+    print(f"train: best {verdict['metric']} {verdict['value']} (round {summary['best_round']}, epoch "
+          f"{summary['best_epoch']}); {gate.describe(verdict)} (MLflow run {summary['mlflow_run_id']})")
 
 
 if __name__ == "__main__":

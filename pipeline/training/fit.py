@@ -110,7 +110,7 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
                "fit_seconds": round(time.perf_counter() - started, 1), "best_round": best.index,
                "best_epoch": best.best_epoch, cfg.eval.gate.metric: round(best.score, 6),
                "rounds": [r.summary() for r in rounds], "plan_adjustments": session.adjustments, "gate": verdict}
-    logger.log_metrics({"gate/passed": float(verdict["passed"])})
+    logger.log_metrics(gate.as_metrics(verdict))
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every process has read the best weights before the main one clears them
     trained_plan = {**plan, "settings": session.settings, "adjustments": session.adjustments}

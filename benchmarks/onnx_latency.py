@@ -30,7 +30,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from pipeline.data.sources import load_frame
 from pipeline.models.safe_load import load_pretrained
 from pipeline.models.sources import build_model, build_tokenizer
-from pipeline.serving.onnx_export import export_onnx, onnx_forward
+from pipeline.serving.onnx_export import export_onnx
+from pipeline.serving.text_classifier import onnx_forward, onnx_session
 from pipeline.serving.inference import load_model
 
 from common import ROOT, cpu_name
@@ -63,10 +64,10 @@ def save_packaged_minilm(folder: Path, labels: list[str]) -> PreTrainedTokenizer
 
 
 def ort_session(onnx_path: Path, threads: int) -> ort.InferenceSession:
-    """pipeline.serving.onnx_export.onnx_session with the intra-op thread count set (that one takes no options)."""
+    """The served model's ONNX Runtime session (text_classifier.onnx_session) with `threads` intra-op threads."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return onnx_session(onnx_path, options)
 
 
 def fixed_length_batch(tokenizer: PreTrainedTokenizerBase, texts: list[str], names: list[str]) -> dict:

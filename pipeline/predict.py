@@ -16,8 +16,8 @@ import pandas as pd
 
 from pipeline.config.params import PARAMS_FILE, load_params
 from pipeline.core.errors import PipelineError, run_main
-from pipeline.serving.inference import (label_names, load_folder, load_registered, logits, predict_texts,
-                                        probabilities_frame, softmax)
+from pipeline.serving.inference import load_folder, load_registered, predict_texts
+from pipeline.serving.text_classifier import TextClassifier
 from pipeline.tracking.store import tracking_uri
 
 
@@ -28,25 +28,14 @@ def predict(model: str, texts: list[str]) -> pd.DataFrame:
 
         if PARAMS_FILE.exists():  # the project's tracking store, unless MLFLOW_TRACKING_URI says otherwise
             mlflow.set_tracking_uri(tracking_uri(load_params("tracking").tracking))
-        return predict_texts(*load_registered(model), texts)
+        return load_registered(model).predict(texts)
     path = Path(model)
     if path.suffix == ".onnx" and path.is_file():
-        return _predict_onnx(path, texts)
+        return TextClassifier(path.parent, "onnx", onnx_file=path.name).predict(texts)
     if path.is_dir():
         return predict_texts(*load_folder(path), texts)
     raise PipelineError("predict-model-missing", f"no model at '{model}'", "MODEL argument",
                         "give an exported folder, its model.onnx, or an MLflow URI like models:/NAME@champion")
-
-
-def _predict_onnx(path: Path, texts: list[str]) -> pd.DataFrame:
-    from transformers import AutoConfig, AutoTokenizer
-
-    from pipeline.models.safe_load import load_pretrained
-    from pipeline.serving.onnx_export import onnx_forward, onnx_session
-
-    tokenizer, config = load_pretrained(AutoTokenizer, path.parent), load_pretrained(AutoConfig, path.parent)
-    scores = logits(onnx_forward(onnx_session(path)), tokenizer, texts, config.num_labels, tensors="np")
-    return probabilities_frame(softmax(scores), label_names(config))
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:

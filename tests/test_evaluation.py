@@ -96,22 +96,30 @@ def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated,
     assert json.loads(open(logged).read()) == {"labels": LABELS, "matrix": [[0, 1, 0], [0, 2, 0], [0, 1, 0]]}
 
 
-def test_serving_tokenizes_the_test_texts_exactly_as_preprocess_did(tmp_path, monkeypatch, compose, small_frame):
-    """evaluate, predict and the pyfunc tokenize raw texts with the saved tokenizer: the same ids, cut at the same
-    place (MiniLM at 128 tokens cuts nearly every BBC article), as the processed split holds."""
+@pytest.mark.parametrize("overrides, cut", [(("model=minilm", "data.truncation_side=left"), 128),
+                                            (("model=tiny",), 128), (("model=lstm",), 256)])
+def test_serving_tokenizes_the_test_texts_exactly_as_preprocess_did(tmp_path, monkeypatch, compose, small_frame,
+                                                                    overrides, cut):
+    """evaluate and predict (transformers) and the registered model (the tokenizers library alone) tokenize raw
+    texts with the saved tokenizer: the same ids, cut at the same place (every BBC article is longer than the
+    cut), as the processed split holds."""
     from datasets import load_from_disk
     from transformers import AutoTokenizer
 
     from pipeline.models.safe_load import load_pretrained
+    from pipeline.serving.text_classifier import tokenizer_encode
     from pipeline.stages.preprocess import preprocess
 
     monkeypatch.chdir(tmp_path)
     small_frame.to_csv("news.csv", index=False)
-    preprocess(compose("data=csv", "data.path=news.csv", "model=minilm", "data.truncation_side=left"))
+    preprocess(compose("data=csv", "data.path=news.csv", *overrides))
     test = load_from_disk(str(paths.DATASET / "test"))
     tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER)
     served = tokenizer(list(test["text"]), padding=True, truncation=True)
     unpadded = [[token for token, mask in zip(ids, masks) if mask] for ids, masks in
                 zip(served["input_ids"], served["attention_mask"])]
     assert unpadded == test["input_ids"]
-    assert max(len(ids) for ids in unpadded) == 128
+    assert max(len(ids) for ids in unpadded) == cut
+    portable = tokenizer_encode(paths.TOKENIZER)(list(test["text"]))
+    for name in served:
+        assert portable[name].tolist() == served[name], name

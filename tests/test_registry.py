@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 from pipeline.evaluation.champion import promotion
 from pipeline.models.sources import build_model, build_tokenizer
 from pipeline.serving.inference import load_folder, predict_texts
+from pipeline.serving.onnx_export import export_onnx
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.tracking.registry import CHALLENGER, CHAMPION, current_champion, promote, register
 
@@ -22,6 +23,7 @@ def exported(compose, small_frame, tmp_path):
     folder = tmp_path / "export"
     build_model(model_cfg, ["business", "sport"], tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    export_onnx(folder, tokenizer, folder / "model.onnx", texts[:4])
     return folder
 
 

@@ -140,23 +140,30 @@ def test_pickled_weights_holding_objects_are_refused_without_unpickling_them(tmp
     assert not marker.exists()
 
 
-def test_registered_models_are_read_without_unpickling_the_pyfunc(tmp_path, monkeypatch, tokenizer):
+@pytest.mark.parametrize("backend", ["onnx", "pytorch"])
+def test_registered_models_are_read_without_running_their_code(tmp_path, monkeypatch, tokenizer, backend):
     from mlflow.tracking import MlflowClient
 
     from pipeline.evaluation.champion import score_champion
     from pipeline.evaluation.metrics import macro_f1
     from pipeline.predict import predict
+    from pipeline.serving.onnx_export import export_onnx
     from pipeline.serving.pyfunc import log_pyfunc
     from pipeline.tracking.registry import CHAMPION, promote, register
 
     monkeypatch.chdir(tmp_path)
     folder = save_tiny(tmp_path / "export", tokenizer)
+    export_onnx(folder, tokenizer, folder / "model.onnx", ["a short text", "and a longer text than that one"])
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run_id = client.create_run(client.create_experiment("safe")).info.run_id
-    version = register(client, "safe", log_pyfunc(client.tracking_uri, run_id, folder), {})
+    version = register(client, "safe", log_pyfunc(client.tracking_uri, run_id, folder, backend), {})
     promote(client, "safe", version.version)
-    marker = tmp_path / "unpickled"
-    for pickled in tmp_path.rglob("python_model.pkl"):  # what a tampered artifact store could hold
+    marker = tmp_path / "code-ran"
+    code = [*tmp_path.rglob("served_model.py"), *tmp_path.rglob("code/*.py")]  # what a tampered store could hold
+    assert code
+    for file in code:
+        file.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    for pickled in tmp_path.rglob("python_model.pkl"):  # older versions were pickled
         pickled.write_bytes(pickle.dumps(WritesMarker(marker)))
     texts = ["Shares rose after the results.", "The striker scored twice."]
     expected = predict(str(folder), texts)["label"].tolist()

@@ -176,6 +176,13 @@ class Refine:
 
 
 @dataclass
+class Export:
+    serve_with: str = rule(choices=("onnx", "pytorch"))
+    quantize: str = rule(choices=("none", "dynamic_int8"))
+    max_quantization_drop: float = rule(ge=0, le=1)
+
+
+@dataclass
 class Registry:
     model_name: str = MISSING
 
@@ -193,6 +200,7 @@ class Params:
     pretrain: Pretrain = field(default_factory=Pretrain)
     eval: Eval = field(default_factory=Eval)
     refine: Refine = field(default_factory=Refine)
+    export: Export = field(default_factory=Export)
     registry: Registry = field(default_factory=Registry)
 
 

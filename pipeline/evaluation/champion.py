@@ -11,7 +11,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline.evaluation.metrics import macro_f1
-from pipeline.serving.inference import load_registered, predict_texts
+from pipeline.serving.inference import load_registered
 from pipeline.tracking.registry import current_champion
 
 PROMOTE_METRIC = "test/f1_macro"
@@ -27,7 +27,7 @@ def score_champion(client: MlflowClient, name: str, texts: list[str], targets: t
     if version is None:
         return {}
     mlflow.set_tracking_uri(client.tracking_uri)
-    predicted = predict_texts(*load_registered(f"models:/{name}/{version.version}"), texts)["label"].astype(str)
+    predicted = load_registered(f"models:/{name}/{version.version}").predict(texts)["label"].astype(str)
     ids = {label: i for i, label in enumerate(labels)}
     preds = torch.tensor([ids.get(label, len(labels)) for label in predicted])
     return {"champion/version": float(version.version), f"champion/{PROMOTE_METRIC}": macro_f1(preds, targets, len(labels))}

@@ -1,28 +1,24 @@
-"""One inference path for every consumer: evaluate (the test split), predict, the ONNX parity check and
-the MLflow pyfunc.
+"""Inference inside the project: PyTorch models and transformers tokenizers, on the one path of
+text_classifier (tokenize BATCH texts, logits, softmax) that the registered models serve with.
 
-Texts are tokenized in batches of BATCH (padded to the batch's longest text, cut as the saved tokenizer
-says), a backend turns each batch into logits (a PyTorch model here, an ONNX Runtime session in
-onnx_export), and a softmax gives the probabilities.
+evaluate scores the test split here, predict an exported folder, export checks ONNX against it, and
+champion scoring loads registered models (load_registered) without running any of their code.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import yaml
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BatchEncoding, PreTrainedTokenizerBase
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 import pipeline.models.lstm  # noqa: F401  (registers the lstm baseline with the Auto classes)
 from pipeline.models.safe_load import load_pretrained
-
-BATCH = 32
-Forward = Callable[[BatchEncoding], np.ndarray]  # a tokenized batch -> its logits
+from pipeline.serving.text_classifier import Encode, TextClassifier, logits, probabilities_frame, softmax, torch_forward
 
 
 def load_model(folder: Path | str):
@@ -38,61 +34,42 @@ def load_folder(folder: Path | str):
     return load_model(folder), load_pretrained(AutoTokenizer, folder)
 
 
-def load_registered(uri: str):
-    """(model, tokenizer) of a model that pyfunc.log_pyfunc logged (models:/NAME@alias, runs:/...).
+def load_registered(uri: str) -> TextClassifier:
+    """The classifier of a model that pyfunc.log_pyfunc logged (models:/NAME@alias, runs:/...), on the
+    backend it was logged with.
 
-    The exported folder is read from the model's artifacts as files, like load_folder: MLflow's own
-    loader would unpickle python_model.pkl, which runs whatever code the artifact store holds.
+    Its files are read as files: MLflow's own loader would run the model's code (served_model.py, or
+    python_model.pkl for older versions) from wherever the artifact store says.
     """
     import mlflow.artifacts
 
     with tempfile.TemporaryDirectory(prefix="registered-model-") as tmp:
         root = Path(mlflow.artifacts.download_artifacts(uri, dst_path=tmp))
         flavor = yaml.safe_load((root / "MLmodel").read_text())["flavors"]["python_function"]
-        return load_folder(root / flavor["artifacts"]["model"]["path"])
+        config = flavor.get("config") or {"backend": "pytorch"}  # older versions: PyTorch
+        return TextClassifier(root / flavor["artifacts"]["model"]["path"], config["backend"],
+                              config.get("onnx_file", "model.onnx"))
 
 
 def label_names(config) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
 
-def probabilities_frame(probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
-    """One row per text: the predicted label, its probability, and every label's probability."""
-    frame = pd.DataFrame(probs, columns=[f"prob/{label}" for label in labels])
-    frame.insert(0, "label", [labels[i] for i in probs.argmax(axis=1)])
-    frame.insert(1, "score", probs.max(axis=1))
-    return frame
+def hf_encode(tokenizer: PreTrainedTokenizerBase) -> Encode:
+    """The Encode of a transformers tokenizer: padded to the batch's longest, cut at its model_max_length."""
+    return lambda texts: dict(tokenizer(texts, padding=True, truncation=True, return_tensors="np"))
 
 
-def logits(forward: Forward, tokenizer: PreTrainedTokenizerBase, texts: list[str], num_labels: int,
-           tensors: str = "pt") -> np.ndarray:
-    """Logits (texts x labels) of `texts`, tokenized BATCH at a time as `tensors` ("pt" or "np")."""
-    chunks = [forward(tokenizer(texts[start:start + BATCH], padding=True, truncation=True, return_tensors=tensors))
-              for start in range(0, len(texts), BATCH)]
-    return np.concatenate([np.empty((0, num_labels), dtype=np.float32), *chunks])
-
-
-def torch_forward(model, device: str | torch.device = "cpu") -> Forward:
-    """The Forward of a PyTorch sequence classifier on `device`."""
-    @torch.inference_mode()
-    def forward(batch: BatchEncoding) -> np.ndarray:
-        return model(**batch.to(device)).logits.float().cpu().numpy()
-
-    return forward
-
-
-def softmax(values: np.ndarray) -> np.ndarray:
-    exp = np.exp(values - values.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
+def model_logits(model, tokenizer: PreTrainedTokenizerBase, texts: list[str], device: str = "cpu") -> np.ndarray:
+    """Logits (texts x labels) of a PyTorch model on `device`."""
+    return logits(torch_forward(model.to(device), device), hf_encode(tokenizer), texts, model.config.num_labels)
 
 
 def predicted_ids(model, tokenizer: PreTrainedTokenizerBase, texts: list[str], device: str = "cpu") -> torch.Tensor:
     """The label id a PyTorch model predicts for each text, on `device`."""
-    scores = logits(torch_forward(model.to(device), device), tokenizer, texts, model.config.num_labels)
-    return torch.from_numpy(scores.argmax(axis=1))
+    return torch.from_numpy(model_logits(model, tokenizer, texts, device).argmax(axis=1))
 
 
 def predict_texts(model, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> pd.DataFrame:
     """Predictions for `texts` with a PyTorch model on the CPU."""
-    scores = logits(torch_forward(model), tokenizer, texts, model.config.num_labels)
-    return probabilities_frame(softmax(scores), label_names(model.config))
+    return probabilities_frame(softmax(model_logits(model, tokenizer, texts)), label_names(model.config))

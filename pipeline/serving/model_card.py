@@ -8,7 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.core.redact import redact
 
 
-def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict) -> str:
+def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict, int8: dict | None = None) -> str:
     """A README.md that says what the model does, how well, and the config that made it (secrets masked)."""
     rows = "\n".join(f"| {key} | {value} |" for key, value in metrics.items())
     return f"""---
@@ -37,7 +37,7 @@ classifier("Shares rose after the results.")
 ONNX: `model.onnx` (opset {onnx_check["opset"]}, dynamic batch and sequence axes); ONNX Runtime matches
 PyTorch within {onnx_check["max_abs_logit_diff"]:.1e} (max |logit difference| on {onnx_check["checked_examples"]}
 validation texts; tolerance {onnx_check["tolerance"]}).
-
+{_int8_section(int8)}
 ## Training plan
 
 The settings training ran with (adjustments: changes made during training, such as a smaller micro
@@ -52,4 +52,17 @@ batch after CUDA ran out of memory):
 ```yaml
 {yaml.safe_dump(redact(OmegaConf.to_container(cfg, resolve=True)), sort_keys=False).strip()}
 ```
+"""
+
+
+def _int8_section(int8: dict | None) -> str:
+    if int8 is None:
+        return ""
+    verdict = ("accepted: the registered model serves `model.int8.onnx`" if int8["accepted"] else
+               "rejected: not served, and not in this folder")
+    return f"""
+int8 (ONNX Runtime dynamic quantization, reduce_range={int8["reduce_range"]}): {verdict}. Test macro F1
+{int8["test/f1_macro_int8"]} against fp32 ONNX's {int8["test/f1_macro_fp32"]} (drop {int8["f1_drop"]}, allowed
+{int8["max_drop"]}); {int8["size_mb_int8"]} MB against {int8["size_mb_fp32"]} MB; median batch-1 latency on the
+exporting machine {int8["latency_ms_batch1_int8"]} ms against {int8["latency_ms_batch1_fp32"]} ms.
 """

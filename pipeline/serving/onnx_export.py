@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import BatchEncoding, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from pipeline.core.errors import PipelineError
-from pipeline.serving.inference import Forward, load_model, logits, torch_forward
+from pipeline.serving.inference import hf_encode, load_model
+from pipeline.serving.text_classifier import logits, onnx_forward, onnx_session, torch_forward
 
 OPSET = 17
 TOLERANCE = 1e-4  # max |logit difference| allowed between ONNX Runtime and PyTorch in fp32
@@ -27,24 +28,10 @@ def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Pat
                           output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},
                           opset_version=OPSET, dynamo=False)
     onnx, pytorch, n = onnx_forward(onnx_session(target)), torch_forward(model), model.config.num_labels
-    diff = max(float(np.abs(logits(onnx, tokenizer, batch, n, "np") - logits(pytorch, tokenizer, batch, n)).max())
+    encode = hf_encode(tokenizer)
+    diff = max(float(np.abs(logits(onnx, encode, batch, n) - logits(pytorch, encode, batch, n)).max())
                for batch in (texts, texts[:1]))
     if diff > TOLERANCE:
         raise PipelineError("onnx-mismatch", f"ONNX logits differ from PyTorch by {diff:.2e} (> {TOLERANCE})", str(target),
                             "report it with the model and torch/onnx versions; use the safetensors model meanwhile")
     return {"opset": OPSET, "checked_examples": len(texts), "max_abs_logit_diff": diff, "tolerance": TOLERANCE}
-
-
-def onnx_session(onnx_path: Path):
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-
-
-def onnx_forward(session) -> Forward:
-    """The Forward of an ONNX Runtime session: feeds the inputs the graph declares (tokenize with tensors="np")."""
-    def forward(batch: BatchEncoding) -> np.ndarray:
-        inputs = {arg.name: np.asarray(batch[arg.name], dtype=np.int64) for arg in session.get_inputs()}
-        return session.run(["logits"], inputs)[0]
-
-    return forward

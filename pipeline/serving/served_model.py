@@ -1,0 +1,29 @@
+"""The MLflow model-from-code file of every registered model: what `mlflow models serve` and
+`mlflow.pyfunc.load_model` run. It is logged as a file, with text_classifier.py beside it (code_paths), and
+needs nothing from this project.
+
+Input: a DataFrame with a `text` column (or a list of strings). Output: one row per text, the predicted
+label, its probability, and every label's probability (`prob/<label>`).
+"""
+
+import mlflow
+import pandas as pd
+
+try:  # served: MLflow puts the model's code/ folder (text_classifier.py) on sys.path
+    import text_classifier
+except ImportError:  # logged from the project
+    from pipeline.serving import text_classifier
+
+
+class ServedModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        config = context.model_config
+        self.classifier = text_classifier.TextClassifier(context.artifacts["model"], config["backend"],
+                                                         config.get("onnx_file", "model.onnx"))
+
+    def predict(self, context, model_input, params=None):
+        texts = model_input["text"] if isinstance(model_input, pd.DataFrame) else model_input
+        return self.classifier.predict([str(text) for text in texts])
+
+
+mlflow.models.set_model(ServedModel())

@@ -1,0 +1,136 @@
+"""A text classifier served from an exported folder, with nothing from this project: it travels with every
+registered model (MLflow code_paths), so it imports only numpy, pandas, tokenizers and, per backend,
+onnxruntime (the default) or torch and transformers.
+
+The one inference path: texts are tokenized BATCH at a time (padded to the batch's longest, cut at the
+tokenizer's model_max_length, as preprocess tokenized them), a forward function turns each batch into
+logits, and a softmax gives each label's probability. evaluate, predict, the ONNX parity check, champion
+scoring and the served model all go through `logits`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BATCH = 32
+Batch = dict[str, np.ndarray]           # input_ids, attention_mask (and token_type_ids) of one batch of texts
+Encode = Callable[[list[str]], Batch]   # texts -> a padded, truncated batch
+Forward = Callable[[Batch], np.ndarray]  # a batch -> its logits
+BACKENDS = ("onnx", "pytorch")
+
+
+def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:
+    """Logits (texts x labels) of `texts`, BATCH at a time."""
+    chunks = [forward(encode(texts[start:start + BATCH])) for start in range(0, len(texts), BATCH)]
+    return np.concatenate([np.empty((0, num_labels), dtype=np.float32), *chunks])
+
+
+def softmax(values: np.ndarray) -> np.ndarray:
+    exp = np.exp(values - values.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def probabilities_frame(probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
+    """One row per text: the predicted label, its probability, and every label's probability."""
+    frame = pd.DataFrame(probs, columns=[f"prob/{label}" for label in labels])
+    frame.insert(0, "label", [labels[i] for i in probs.argmax(axis=1)])
+    frame.insert(1, "score", probs.max(axis=1))
+    return frame
+
+
+def tokenizer_encode(folder: Path | str) -> Encode:
+    """The Encode of a saved fast tokenizer (tokenizer.json and tokenizer_config.json), with the tokenizers
+    library alone: the same ids, padding and truncation as transformers' `tokenizer(texts, padding=True,
+    truncation=True)`."""
+    from tokenizers import Tokenizer
+
+    folder = Path(folder)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    settings = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    pad = settings.get("pad_token")
+    pad = pad["content"] if isinstance(pad, dict) else pad
+    max_length = settings.get("model_max_length")
+    if isinstance(max_length, int) and max_length < 1_000_000:  # transformers' "no limit" is 1e30
+        tokenizer.enable_truncation(max_length, direction=settings.get("truncation_side", "right"))
+    else:
+        tokenizer.no_truncation()
+    if pad is not None:
+        tokenizer.enable_padding(direction=settings.get("padding_side", "right"), pad_id=tokenizer.token_to_id(pad),
+                                 pad_type_id=settings.get("pad_token_type_id", 0), pad_token=pad)
+
+    def encode(texts: list[str]) -> Batch:
+        encodings = tokenizer.encode_batch(texts)
+        return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+
+    return encode
+
+
+def onnx_session(onnx_path: Path | str, options=None):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def onnx_forward(session) -> Forward:
+    """The Forward of an ONNX Runtime session: feeds the inputs its graph declares."""
+    def forward(batch: Batch) -> np.ndarray:
+        return session.run(["logits"], {arg.name: np.asarray(batch[arg.name], dtype=np.int64)
+                                        for arg in session.get_inputs()})[0]
+
+    return forward
+
+
+def torch_forward(model, device="cpu") -> Forward:
+    """The Forward of a PyTorch sequence classifier on `device` (inputs it does not take are left out)."""
+    import inspect
+
+    import torch
+
+    accepted = set(inspect.signature(model.forward).parameters)
+
+    @torch.inference_mode()
+    def forward(batch: Batch) -> np.ndarray:
+        inputs = {name: torch.as_tensor(np.asarray(values)).to(device) for name, values in batch.items()
+                  if name in accepted}
+        return model(**inputs).logits.float().cpu().numpy()
+
+    return forward
+
+
+class TextClassifier:
+    """An exported folder (model.onnx or model.safetensors, config.json, the tokenizer) ready to predict."""
+
+    def __init__(self, folder: Path | str, backend: str = "onnx", onnx_file: str = "model.onnx"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        folder = Path(folder)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        names = config.get("id2label") or {}  # transformers leaves out its defaults, LABEL_0, LABEL_1, ...
+        self.labels = [names.get(str(i), f"LABEL_{i}") for i in range(len(names) or config.get("num_labels", 2))]
+        self.encode = tokenizer_encode(folder)
+        self.forward = onnx_forward(onnx_session(folder / onnx_file)) if backend == "onnx" else \
+            torch_forward(_load_torch(folder))
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        return logits(self.forward, self.encode, texts, len(self.labels))
+
+    def predict(self, texts: list[str]) -> pd.DataFrame:
+        return probabilities_frame(softmax(self.logits(texts)), self.labels)
+
+
+def _load_torch(folder: Path):
+    """The PyTorch model of an exported folder, from safetensors only (no pickle, no code from the folder)."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:  # the lstm baseline registers itself with the Auto classes; served, it is a file beside this one
+        import lstm  # noqa: F401
+    except ImportError:
+        import pipeline.models.lstm  # noqa: F401
+    return AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, trust_remote_code=False).eval()

@@ -1,0 +1,80 @@
+"""Optional int8 serving: dynamic quantization, the F1 check that accepts or rejects it, and what is served."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from mlflow.tracking import MlflowClient
+
+from pipeline.evaluation.metrics import macro_f1
+from pipeline.evaluation.quantization import check_int8
+from pipeline.models.sources import build_model, build_tokenizer
+from pipeline.serving.inference import load_folder, predicted_ids
+from pipeline.serving.onnx_export import export_onnx
+from pipeline.serving.pyfunc import log_pyfunc
+from pipeline.serving.quantize import INT8_FILE, has_vnni
+
+LABELS = ["business", "entertainment", "politics", "sport", "tech"]
+
+
+@pytest.fixture
+def exported(compose, small_frame, tmp_path):
+    model_cfg = compose("model=tiny").model
+    texts = small_frame["text"].tolist()
+    tokenizer = build_tokenizer(model_cfg, texts)
+    folder = tmp_path / "export"
+    torch.manual_seed(0)
+    build_model(model_cfg, LABELS, tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    export_onnx(folder, tokenizer, folder / "model.onnx", texts[:4])
+    return folder
+
+
+@pytest.mark.parametrize("flags, expected", [("fpu sse2 avx2 fma", False), ("fpu avx2 avx512f avx512_vnni", True),
+                                             ("fpu avx2 avx_vnni", True), ("fpu avx512f amx_int8", True)])
+def test_vnni_is_read_from_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert has_vnni(cpuinfo) is expected
+    assert has_vnni(tmp_path / "missing") is False
+
+
+def test_int8_is_scored_like_pytorch_and_kept_only_within_the_allowed_drop(exported, small_frame):
+    texts = small_frame["text"].tolist()[:60]
+    targets = torch.tensor([LABELS.index(label) for label in small_frame["label"][:60]])
+    model, tokenizer = load_folder(exported)
+    pytorch_f1 = macro_f1(predicted_ids(model, tokenizer, texts), targets, len(LABELS))
+
+    kept = check_int8(exported, texts, targets, max_drop=1.0)
+    assert kept["accepted"] and (exported / INT8_FILE).is_file()
+    assert kept["test/f1_macro_fp32"] == pytest.approx(pytorch_f1, abs=1e-6)  # fp32 ONNX predicts as PyTorch
+    assert kept["f1_drop"] == pytest.approx(kept["test/f1_macro_fp32"] - kept["test/f1_macro_int8"], abs=1e-6)
+    assert kept["size_mb_int8"] < kept["size_mb_fp32"] / 2  # int8 weights: about a quarter of fp32's
+    assert kept["latency_ms_batch1_int8"] > 0 and kept["latency_ms_batch1_fp32"] > 0
+
+    rejected = check_int8(exported, texts, targets, max_drop=kept["f1_drop"] - 0.01)
+    assert not rejected["accepted"] and not (exported / INT8_FILE).exists()
+
+
+def test_the_registered_model_carries_only_the_weights_it_serves(exported, small_frame, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow's artifacts go under the working directory
+    texts, targets = small_frame["text"].tolist()[:20], torch.zeros(20, dtype=torch.long)
+    check_int8(exported, texts, targets, max_drop=1.0)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("int8")
+    for onnx_file in ("model.onnx", INT8_FILE):
+        run_id = client.create_run(experiment).info.run_id
+        log_pyfunc(client.tracking_uri, run_id, exported, "onnx", onnx_file)
+        logged = _mlmodel(tmp_path, run_id)
+        weights = sorted(p.name for p in logged.parent.rglob("*") if p.suffix in (".onnx", ".safetensors"))
+        assert weights == [onnx_file]
+        assert yaml.safe_load(logged.read_text())["flavors"]["python_function"]["config"]["onnx_file"] == onnx_file
+
+
+def _mlmodel(root: Path, run_id: str) -> Path:
+    """The MLmodel file of the model logged to `run_id` (MLflow 3 keeps logged models under models/<id>)."""
+    for mlmodel in root.rglob("MLmodel"):
+        if yaml.safe_load(mlmodel.read_text()).get("run_id") == run_id:
+            return mlmodel
+    raise AssertionError(f"no model logged to run {run_id}")

@@ -1,7 +1,7 @@
 """`python -m pipeline.predict MODEL "text" ...` or `... MODEL --input file.csv [--text-column text]`
 
 MODEL is an exported folder (models/export), its ONNX file (models/export/model.onnx), or an
-MLflow model URI such as models:/text-classifier@champion (read from the tracking store in
+MLflow model URI such as models:/text-classifier-bbc_news@champion (read from the tracking store in
 params.yaml, or MLFLOW_TRACKING_URI). Prints one JSON line per text:
 the label, its probability and every label's probability.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError, run_main
@@ -24,32 +25,44 @@ ERROR = 1
 NOT_PROMOTED = 3
 
 
+class RetrainError(Exception):
+    """Retraining could not run or finish; the message says why (DVC's own words where DVC failed)."""
+
+
 def changed_stages() -> list[str]:
     """Stages DVC would re-run, leaving out validate_env's standing 'always changed'."""
-    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], capture_output=True, text=True,
-                            check=True)
-    status = json.loads(result.stdout or "{}")
+    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RetrainError(f"`dvc status` failed (exit {result.returncode}):\n{result.stderr.strip() or result.stdout.strip()}")
+    try:
+        status = json.loads(result.stdout or "{}")
+    except json.JSONDecodeError:
+        raise RetrainError(f"`dvc status --json` printed something else than JSON:\n{result.stdout.strip()}") from None
     return [stage for stage, changes in status.items() if changes != ["always changed"]]
 
 
+def written_since(path, started: float) -> bool:
+    """Whether this run wrote `path` (so it speaks for this run, not an earlier one)."""
+    return path.exists() and path.stat().st_mtime >= started
+
+
 def retrain() -> int:
-    try:
-        stages = changed_stages()
-    except (subprocess.CalledProcessError, json.JSONDecodeError) as err:
-        print(f"retrain: error: `dvc status` failed: {err}", file=sys.stderr)
-        return ERROR
+    stages = changed_stages()
     if not stages:
         print("retrain: nothing changed since the last run; nothing to do")
         return NOTHING_TO_DO
-    print(f"retrain: changed: {', '.join(stages)}; running dvc repro")
+    print(f"retrain: changed: {', '.join(stages)}; running dvc repro", flush=True)
+    started = time.time()
     repro = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=with_interpreter_on_path())
+    exported_now = written_since(paths.REGISTRY, started)  # export writes it before it enforces the gate
     if repro.returncode != 0:
-        trained_now = "train" not in changed_stages()  # so models/trained is this run's, not a stale one
-        if trained_now and not gate.passed(training_summary()):
+        if exported_now and not gate.passed(training_summary()):
             print("retrain: the quality gate failed: not promoted", file=sys.stderr)
             return NOT_PROMOTED
-        print(f"retrain: error: dvc repro exited {repro.returncode}", file=sys.stderr)
-        return ERROR
+        raise RetrainError(f"dvc repro exited {repro.returncode} (its error is above)")
+    if not exported_now:
+        print("retrain: the re-run stages' outputs did not change, so export did not run; nothing new registered")
+        return NOTHING_TO_DO
     decision = read_json(paths.REGISTRY)
     print(f"retrain: {decision['model_name']} v{decision['version']}: {decision['reason']}")
     return PROMOTED if decision["champion"] else NOT_PROMOTED
@@ -60,6 +73,9 @@ def main() -> None:
         code = retrain()
     except PipelineError as err:  # a missing output of the run: still exit 1, as the scheduler expects
         print(f"retrain: error[{err.code}]: {err}", file=sys.stderr)
+        code = ERROR
+    except (RetrainError, OSError, KeyError, ValueError) as err:  # never a traceback in a cron log
+        print(f"retrain: error: {err}", file=sys.stderr)
         code = ERROR
     sys.exit(code)
 

@@ -41,7 +41,7 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
 
     registry = json.loads((project / "reports/registry.json").read_text())
     assert registry["version"] == 1 and registry["champion"] is True  # first model whose gate passed
-    assert int(mlflow.get_model_version_by_alias("text-classifier", "champion").version) == 1
+    assert int(mlflow.get_model_version_by_alias("text-classifier-csv-small", "champion").version) == 1
 
     texts = small_frame["text"].tolist()[:6]
     cli = run([sys.executable, "-m", "pipeline.predict", "models/export", *texts[:2]], project).stdout
@@ -50,7 +50,7 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     monkeypatch.chdir(project)  # predict reads the project's tracking store from params.yaml
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     labels = {source: predict(source, texts)["label"].tolist()
-              for source in (str(export), str(export / "model.onnx"), "models:/text-classifier@champion")}
+              for source in (str(export), str(export / "model.onnx"), "models:/text-classifier-csv-small@champion")}
     assert len({tuple(found) for found in labels.values()}) == 1, labels
 
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], project).stdout
@@ -83,11 +83,11 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     second = json.loads((project / "reports/metrics.json").read_text())
     decision = json.loads((project / "reports/registry.json").read_text())
     assert decision["version"] == 3
-    assert int(mlflow.get_model_version_by_alias("text-classifier", "challenger").version) == 3
+    assert int(mlflow.get_model_version_by_alias("text-classifier-csv-small", "challenger").version) == 3
     assert second["champion/version"] == 1.0 and second["champion/test/f1_macro"] == metrics["test/f1_macro"]
     better = second["test/f1_macro"] > metrics["test/f1_macro"]
     assert decision["champion"] is better  # a worse (or equal) challenger does not take the champion alias
-    assert int(mlflow.get_model_version_by_alias("text-classifier", "champion").version) == (3 if better else 1)
+    assert int(mlflow.get_model_version_by_alias("text-classifier-csv-small", "champion").version) == (3 if better else 1)
 
 
 def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project):

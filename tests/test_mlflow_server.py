@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from conftest import commit_all, run, running_mlflow_server
 from pipeline.predict import predict
 
-MODEL_NAME = "text-classifier"
+MODEL_NAME = "text-classifier-csv-news"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_refine_promote_and_serve_through_a_tracking_server(project, small_frame
     assert mlflow.get_run(parent).data.metrics["test/f1_macro"] == passed["metrics"]["test/f1_macro"]
     assert passed["registry"]["version"] == 2 and passed["registry"]["champion"] is True
     assert alias_version(mlflow, "champion") == 2 and alias_version(mlflow, "challenger") == 2
-    assert list(mlflow_server["artifacts"].rglob("model.safetensors")), "artifacts did not go through the server"
+    assert list(mlflow_server["artifacts"].rglob("model.onnx")), "artifacts did not go through the server"
 
     # The champion served from the registry predicts what the exported folder and its ONNX file predict.
     texts = small_frame.groupby("label").head(2)["text"].tolist()

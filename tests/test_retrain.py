@@ -7,10 +7,12 @@ import json
 import sys
 
 import pytest
+from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from conftest import commit_all, metric_keys, run
 
+NAME = "text-classifier-csv-news"
 SETTINGS = ["gpu=cpu", "model=lstm", "data=csv", "data.path=data/news.csv", "train.max_epochs=1",
             "eval.gate.threshold=0"]
 
@@ -32,7 +34,7 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
 
     first = retrain(project)
     assert first.returncode == 0, first.stderr[-2000:]
-    assert "changed: " in first.stdout and "text-classifier v1: first model that passed the gate" in first.stdout
+    assert "changed: " in first.stdout and "text-classifier-csv-news v1: first model that passed the gate" in first.stdout
     assert set(json.loads((project / "reports/metrics.json").read_text())) == metric_keys(
         sorted(first_rows["label"].unique()))
     assert (project / "models/export/model.onnx").exists()
@@ -44,7 +46,7 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
     retrained = retrain(project)
     assert "changed: preprocess" in retrained.stdout
     decision = json.loads((project / "reports/registry.json").read_text())
-    assert decision["version"] == 2 and "text-classifier v2" in retrained.stdout
+    assert decision["version"] == 2 and "text-classifier-csv-news v2" in retrained.stdout
     assert retrained.returncode == (0 if decision["champion"] else 3), retrained.stderr[-2000:]
     assert json.loads((project / "reports/data_stats.json").read_text())["rows"]["train"] == 160
 
@@ -55,3 +57,22 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
     assert "train" in changed and "preprocess" not in changed
     assert json.loads((project / "reports/registry.json").read_text())["champion"] is False
     assert (project / "models/export/model.onnx").exists()  # exported for inspection
+
+    # The same failed gate again with nothing changed: only export re-runs (DVC never recorded it), the
+    # training run is registered already, and the exit code is 3 again.
+    registry = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    versions = len(registry.search_model_versions(f"name='{NAME}'"))
+    failed_again = retrain(project)
+    assert failed_again.returncode == 3 and "quality gate failed" in failed_again.stderr
+    assert "retrain: changed: export" in failed_again.stdout
+    assert len(registry.search_model_versions(f"name='{NAME}'")) == versions
+
+    # Errors exit 1 with DVC's own message, never a traceback.
+    (project / "data/news.csv").unlink()
+    broken = retrain(project)
+    assert broken.returncode == 1 and "failed to reproduce 'preprocess'" in broken.stderr
+    assert "retrain: error: dvc repro exited" in broken.stderr and "Traceback" not in broken.stderr
+    (project / "dvc.yaml").write_text("stages: [\n")
+    unreadable = retrain(project)
+    assert unreadable.returncode == 1 and "retrain: error: `dvc status` failed" in unreadable.stderr
+    assert "dvc.yaml" in unreadable.stderr and "Traceback" not in unreadable.stderr

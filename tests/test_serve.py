@@ -40,7 +40,7 @@ def test_champion_serves_from_a_fresh_environment_like_predict_on_the_export_fol
     commit_all(project)
     run([sys.executable, "-m", "dvc", "exp", "run", *TINY], project)
     store = f"sqlite:///{project / 'mlflow.db'}"
-    champion = "models:/text-classifier@champion"
+    champion = "models:/text-classifier-csv-small@champion"
 
     mlflow.set_tracking_uri(store)
     requirements = Path(mlflow.artifacts.download_artifacts(f"{champion}/requirements.txt", dst_path=str(tmp_path)))

@@ -184,7 +184,7 @@ class Export:
 
 @dataclass
 class Registry:
-    model_name: str = MISSING
+    model_name: Optional[str] = None  # None: text-classifier-<data.name>[-<file name>] (tracking.registry.model_name)
 
 
 @dataclass

@@ -120,6 +120,12 @@ ERRORS = {
                     "Add data, train longer, or lower `eval.gate.threshold` (`eval.fail_on_gate=false` only warns)."),
     "onnx-mismatch": ("ONNX Runtime's logits differ from PyTorch's beyond the tolerance.",
                       "Report it with the model and versions; serve the safetensors model meanwhile."),
+    "registry-error": ("The MLflow model registry failed (permission, server error) while looking up or "
+                       "registering the model; nothing was promoted.",
+                       "Check the server named in the message and your rights on its registry, then re-run."),
+    "registry-other-task": ("The registered model name already has a champion for labels this model lacks "
+                            "(another task).",
+                            "Give this task its own `registry.model_name` (the default follows data.name and data.path)."),
     "disk-write-failed": ("An output could not be written: the disk (or quota, or file-size limit) is full.",
                           "Free space and re-run; the stage kept nothing half-written."),
     # predict

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.evaluation.metrics import macro_f1
 from pipeline.serving.inference import load_registered
-from pipeline.tracking.registry import current_champion
+from pipeline.tracking.registry import check_same_task, current_champion
 
 PROMOTE_METRIC = "test/f1_macro"
 
@@ -26,6 +26,7 @@ def score_champion(client: MlflowClient, name: str, texts: list[str], targets: t
     version = current_champion(client, name)
     if version is None:
         return {}
+    check_same_task(name, version, labels)
     mlflow.set_tracking_uri(client.tracking_uri)
     predicted = load_registered(f"models:/{name}/{version.version}").predict(texts)["label"].astype(str)
     ids = {label: i for i, label in enumerate(labels)}

@@ -47,3 +47,11 @@ def check_int8(folder: Path, texts: list[str], targets: torch.Tensor, max_drop: 
     if not result["accepted"]:
         int8.unlink()
     return result
+
+
+def describe(int8: dict) -> str:
+    """One line: accepted or not, and the F1, size and latency it was decided on."""
+    return (f"int8 {'accepted' if int8['accepted'] else 'rejected, not served'}: test macro F1 "
+            f"{int8['test/f1_macro_int8']} vs fp32 {int8['test/f1_macro_fp32']} (drop {int8['f1_drop']}, allowed "
+            f"{int8['max_drop']}); {int8['size_mb_int8']} MB vs {int8['size_mb_fp32']} MB; batch 1 "
+            f"{int8['latency_ms_batch1_int8']} ms vs {int8['latency_ms_batch1_fp32']} ms")

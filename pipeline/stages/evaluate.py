@@ -19,6 +19,7 @@ from pipeline.evaluation.champion import score_champion
 from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows
 from pipeline.models.safe_load import load_pretrained
 from pipeline.serving.inference import load_model, predicted_ids
+from pipeline.tracking.registry import model_name
 from pipeline.tracking.store import log_evaluation, training_client
 
 
@@ -28,7 +29,7 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     texts, targets = split_examples("test")
     preds = predicted_ids(load_model(paths.TRAINED), load_pretrained(AutoTokenizer, paths.TOKENIZER), texts, device)
     metrics = {**classification_metrics(preds, targets, labels), **gate.as_metrics(training["gate"]),
-               **score_champion(mlflow, cfg.registry.model_name, texts, targets, labels)}
+               **score_champion(mlflow, model_name(cfg.registry, cfg.data), texts, targets, labels)}
     write_json(paths.METRICS, metrics)
     write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))
 
@@ -38,7 +39,7 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
 
 
 def main() -> None:
-    cfg = load_params("tracking", "registry")
+    cfg = load_params("data", "tracking", "registry")
     device = "cuda" if read_yaml(paths.PLAN)["settings"]["accelerator"] == "gpu" else "cpu"
     metrics = evaluate(cfg, device)
     print(f"evaluate: test/accuracy {metrics['test/accuracy']}, test/f1_macro {metrics['test/f1_macro']}")

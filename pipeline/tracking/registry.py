@@ -1,23 +1,73 @@
-"""MLflow model registry: register a logged model as a new version (alias `challenger`), move `champion`.
+"""MLflow model registry: one version per training run (alias `challenger`), the `champion` alias, and the
+label set each version classifies.
 
 Whether a version deserves `champion` is pipeline.evaluation.champion's decision.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from pipeline.core.errors import PipelineError
+from pipeline.core.redact import redact
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+LABELS_TAG, GATE_TAG = "labels", "gate_passed"
+
+
+def model_name(registry: DictConfig, data: DictConfig) -> str:
+    """`registry.model_name`, or by default one name per data set, so separate tasks get separate models:
+    text-classifier-<data.name>, plus the file's name for data read from a file or the hub."""
+    if registry.model_name:
+        return registry.model_name
+    parts = ["text-classifier", data.name] + ([Path(str(data.path)).stem] if data.source != "packaged" else [])
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
 
 
 def current_champion(client: MlflowClient, name: str):
-    """The champion model version, or None when there is none yet."""
+    """The champion model version, or None when `name` has no champion yet. Any other registry error stops:
+    a model must never take the alias because the lookup failed."""
     try:
         return client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
+    except MlflowException as err:
+        if _no_champion(err):
+            return None
+        raise registry_error(client, f"looking up {name}@{CHAMPION}", err) from None
+
+
+def labels_of(version) -> list[str] | None:
+    """The label set a registered version classifies (None for versions registered before it was recorded)."""
+    value = version.tags.get(LABELS_TAG)
+    return json.loads(value) if value else None
+
+
+def check_same_task(name: str, champion, labels: list[str]) -> None:
+    """A champion is only challenged by a model of the same task: one that classifies every label the champion
+    does (new data may add a label; a model that lacks one of the champion's labels is another task)."""
+    theirs = labels_of(champion)
+    if theirs is not None and not set(theirs) <= set(labels):
+        raise PipelineError("registry-other-task", f"registered model '{name}' has a champion (v{champion.version}) "
+                            f"for the labels {theirs}; this model classifies {labels}", "params.yaml registry.model_name",
+                            "give this task its own name: -S registry.model_name=<name> (the default follows data.name "
+                            "and data.path)")
+
+
+def registered_for_run(client: MlflowClient, name: str, run_id: str):
+    """The version of `name` already registered from training run `run_id`, or None."""
+    try:
+        found = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    except MlflowException as err:
+        if _no_champion(err):
+            return None
+        raise registry_error(client, f"searching the versions of {name}", err) from None
+    return min(found, key=lambda version: int(version.version)) if found else None
 
 
 def register(client: MlflowClient, name: str, model_uri: str, tags: dict[str, str]):
@@ -31,3 +81,16 @@ def register(client: MlflowClient, name: str, model_uri: str, tags: dict[str, st
 def promote(client: MlflowClient, name: str, version: str) -> None:
     """Move the champion alias to `version`."""
     client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def registry_error(client: MlflowClient, doing: str, err: MlflowException) -> PipelineError:
+    first_line = str(err.message).strip().splitlines()[0] if str(err.message).strip() else err.error_code
+    return PipelineError("registry-error", f"the model registry failed {doing}: {err.error_code}: {first_line}",
+                         redact(client.tracking_uri), "check the server is up and that you may read and write "
+                         "its registry, then re-run; nothing was promoted")
+
+
+def _no_champion(err: MlflowException) -> bool:
+    """'No such registered model' or 'no such alias': the only errors that mean 'no champion yet'."""
+    return err.error_code == "RESOURCE_DOES_NOT_EXIST" or (
+        err.error_code == "INVALID_PARAMETER_VALUE" and "alias" in str(err.message) and "not found" in str(err.message))

@@ -9,6 +9,7 @@ the label, its probability and every label's probability.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 
@@ -16,26 +17,36 @@ import pandas as pd
 
 from pipeline.config.params import PARAMS_FILE, load_params
 from pipeline.core.errors import PipelineError, run_main
+from pipeline.core.redact import redact
 from pipeline.serving.inference import load_folder, load_registered, predict_texts
 from pipeline.serving.text_classifier import TextClassifier
 from pipeline.tracking.store import tracking_uri
 
 
-def predict(model: str, texts: list[str]) -> pd.DataFrame:
-    """Predictions from whichever kind of model `model` names."""
+def predict(model: str, texts: list[str], trust_remote_code: bool = False) -> pd.DataFrame:
+    """Predictions from whichever kind of model `model` names (a folder's own code runs only if trusted)."""
     if model.startswith(("models:/", "runs:/")):
         import mlflow
 
+        from mlflow.exceptions import MlflowException
+
         if PARAMS_FILE.exists():  # the project's tracking store, unless MLFLOW_TRACKING_URI says otherwise
             mlflow.set_tracking_uri(tracking_uri(load_params("tracking").tracking))
-        return load_registered(model).predict(texts)
+        try:
+            return load_registered(model).predict(texts)
+        except MlflowException as err:
+            raise PipelineError("predict-model-missing", f"the registry cannot give '{model}' ({err.error_code}: "
+                                f"{str(err.message).splitlines()[0]})", redact(mlflow.get_tracking_uri()),
+                                "check the name and alias (`mlflow ui` lists them) and the tracking store") from None
     path = Path(model)
-    if path.suffix == ".onnx" and path.is_file():
+    if path.suffix == ".onnx" and path.is_file() and (path.parent / "tokenizer.json").is_file():
         return TextClassifier(path.parent, "onnx", onnx_file=path.name).predict(texts)
-    if path.is_dir():
-        return predict_texts(*load_folder(path), texts)
-    raise PipelineError("predict-model-missing", f"no model at '{model}'", "MODEL argument",
-                        "give an exported folder, its model.onnx, or an MLflow URI like models:/NAME@champion")
+    if path.is_dir() and (path / "config.json").is_file():
+        return predict_texts(*load_folder(path, trust_remote_code), texts)
+    found = "a folder without a model (no config.json)" if path.is_dir() else \
+        "an ONNX file without its tokenizer.json beside it" if path.is_file() and path.suffix == ".onnx" else "no model"
+    raise PipelineError("predict-model-missing", f"'{model}' is {found}", "MODEL argument",
+                        "give an exported folder (models/export), its model.onnx, or an MLflow URI like models:/NAME@champion")
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:
@@ -43,11 +54,34 @@ def read_texts(args: argparse.Namespace) -> list[str]:
         if not args.texts:
             raise PipelineError("predict-no-text", "no text to classify", "command line", 'pass "some text" or --input file.csv')
         return args.texts
-    frame = pd.read_csv(args.input, dtype=str, keep_default_na=False)
+    frame = read_csv(Path(args.input))
     if args.text_column not in frame.columns:
         raise PipelineError("predict-column-missing", f"column '{args.text_column}' not found (columns: {', '.join(frame.columns)})",
                             args.input, "pass --text-column <one of those columns>")
+    if frame.empty:
+        raise PipelineError("predict-no-text", "the file has a header but no rows", args.input, "add one text per row")
     return frame[args.text_column].tolist()
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """The --input file as text columns; a missing, empty, non-UTF-8 or malformed file is one error line."""
+    if not path.is_file():
+        raise PipelineError("predict-input-unreadable", "no such file" if not path.exists() else "not a file", str(path),
+                            "give the path of a CSV file with a header row and one text per row")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise PipelineError("predict-input-unreadable", f"not UTF-8 (byte 0x{data[err.start]:02x} on line {line})", str(path),
+                            "save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`)") from None
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise PipelineError("predict-no-text", "the file is empty", str(path), "add a header row and one text per row") from None
+    except pd.errors.ParserError as err:
+        raise PipelineError("predict-input-unreadable", f"not a well-formed CSV ({str(err).strip()})", str(path),
+                            "quote the fields that hold commas, quotes or newlines") from None
 
 
 def main() -> None:
@@ -56,9 +90,11 @@ def main() -> None:
     parser.add_argument("texts", nargs="*")
     parser.add_argument("--input", help="CSV file with the texts")
     parser.add_argument("--text-column", default="text")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let a model folder that ships its own Python code run it (read that code first)")
     args = parser.parse_args()
     texts = read_texts(args)
-    for text, row in zip(texts, predict(args.model, texts).to_dict("records")):
+    for text, row in zip(texts, predict(args.model, texts, args.trust_remote_code).to_dict("records")):
         print(json.dumps({"text": text[:80], **{k: (round(v, 6) if isinstance(v, float) else v)
                                                 for k, v in row.items()}}))
 

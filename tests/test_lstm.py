@@ -102,6 +102,19 @@ def test_onnx_export_matches_pytorch(tokenizer, tmp_path, with_token_type_ids):
     assert check["max_abs_logit_diff"] <= TOLERANCE
 
 
+@pytest.mark.parametrize("backend", ["onnx", "pytorch"])
+def test_the_served_classifier_predicts_like_the_model(tokenizer, tmp_path, backend):
+    """What a registered lstm serves with (text_classifier, on ONNX Runtime or PyTorch) gives the model's logits."""
+    from pipeline.serving.text_classifier import TextClassifier
+
+    model = build(tokenizer).eval()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    export_onnx(tmp_path, tokenizer, tmp_path / "model.onnx", TEXTS[:2])
+    served = TextClassifier(tmp_path, backend).logits(TEXTS)
+    assert torch.allclose(torch.from_numpy(served), logits(model, tokenizer, TEXTS), atol=TOLERANCE)
+
+
 def test_a_few_adamw_steps_reduce_the_training_loss(tokenizer):
     model = build(tokenizer).train()
     batch = tokenizer(TEXTS, padding=True, return_tensors="pt")

@@ -95,10 +95,17 @@ def test_a_model_that_needs_its_own_code_is_refused_without_running_it(custom_co
 
 
 def test_a_model_that_needs_its_own_code_loads_when_trusted(custom_code_folder, tokenizer):
+    from pipeline.predict import predict
+
     folder, marker = custom_code_folder
+    pipeline_error("model-remote-code", lambda: predict(str(folder), ["Shares rose."]))
+    assert not marker.exists()
     model = build_model(local_model(folder, trust_remote_code=True), LABELS, tokenizer)
     assert type(model).__name__ == "CustomModel" and model.config.num_labels == len(LABELS)
     assert marker.exists()
+    # evaluate, export and predict load the trained model with the same setting (model.trust_remote_code)
+    assert type(load_model(folder, trust_remote_code=True)).__name__ == "CustomModel"
+    assert len(predict(str(folder), ["Shares rose.", "The striker scored."], trust_remote_code=True)) == 2
 
 
 def test_hub_models_are_asked_for_no_code_and_tensor_only_weights(compose, tokenizer, monkeypatch):

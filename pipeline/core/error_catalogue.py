@@ -129,9 +129,13 @@ ERRORS = {
     "disk-write-failed": ("An output could not be written: the disk (or quota, or file-size limit) is full.",
                           "Free space and re-run; the stage kept nothing half-written."),
     # predict
-    "predict-model-missing": ("`pipeline.predict` got no exported folder, ONNX file or MLflow model URI.",
+    "predict-model-missing": ("`pipeline.predict` got no exported folder, ONNX file (with its tokenizer) or MLflow "
+                              "model URI, or a folder that holds no model.",
                               "Give models/export, models/export/model.onnx or models:/NAME@champion."),
-    "predict-no-text": ("`pipeline.predict` got no text to classify.", 'Pass "some text" or `--input file.csv`.'),
+    "predict-no-text": ("`pipeline.predict` got no text to classify (no text argument, or an --input file without "
+                        "rows).", 'Pass "some text", or an `--input` CSV with a header row and one text per row.'),
+    "predict-input-unreadable": ("The --input file is missing, not UTF-8, or not a well-formed CSV.",
+                                 "Fix the path, save the file as UTF-8, or quote fields that hold commas or newlines."),
     "predict-column-missing": ("The --input CSV has no column named by --text-column.",
                                "Pass `--text-column` with one of the listed columns."),
 }

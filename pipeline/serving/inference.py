@@ -21,17 +21,18 @@ from pipeline.models.safe_load import load_pretrained
 from pipeline.serving.text_classifier import Encode, TextClassifier, logits, probabilities_frame, softmax, torch_forward
 
 
-def load_model(folder: Path | str):
+def load_model(folder: Path | str, trust_remote_code: bool = False):
     """A saved sequence classifier (any architecture conf/model offers, the lstm baseline included), in eval mode.
 
-    Loaded safely (models.safe_load.load_pretrained): no code from the folder runs, no pickled object is loaded.
+    Loaded safely (models.safe_load.load_pretrained): no pickled object is loaded, and code from the folder
+    runs only with `trust_remote_code` (model.trust_remote_code); without it such a model is refused.
     """
-    return load_pretrained(AutoModelForSequenceClassification, folder).eval()
+    return load_pretrained(AutoModelForSequenceClassification, folder, trust_remote_code).eval()
 
 
-def load_folder(folder: Path | str):
+def load_folder(folder: Path | str, trust_remote_code: bool = False):
     """(model, tokenizer) from a Hugging Face folder written by export."""
-    return load_model(folder), load_pretrained(AutoTokenizer, folder)
+    return load_model(folder, trust_remote_code), load_pretrained(AutoTokenizer, folder, trust_remote_code)
 
 
 def load_registered(uri: str) -> TextClassifier:

@@ -17,9 +17,10 @@ OPSET = 17
 TOLERANCE = 1e-4  # max |logit difference| allowed between ONNX Runtime and PyTorch in fp32
 
 
-def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Path, texts: list[str]) -> dict:
+def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Path, texts: list[str],
+                trust_remote_code: bool = False) -> dict:
     """Write `target` and return the parity check on `texts` (batched with padding, and one by one)."""
-    model = load_model(model_dir)
+    model = load_model(model_dir, trust_remote_code)
     sample = tokenizer(texts[:2], padding=True, truncation=True, return_tensors="pt")
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
     axes = {name: {0: "batch", 1: "sequence"} for name in names}

@@ -27,7 +27,9 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     labels, training = read_json(paths.LABELS), training_summary()
     mlflow = training_client(cfg.tracking, training)
     texts, targets = split_examples("test")
-    preds = predicted_ids(load_model(paths.TRAINED), load_pretrained(AutoTokenizer, paths.TOKENIZER), texts, device)
+    trust = cfg.model.trust_remote_code
+    model, tokenizer = load_model(paths.TRAINED, trust), load_pretrained(AutoTokenizer, paths.TOKENIZER, trust)
+    preds = predicted_ids(model, tokenizer, texts, device)
     metrics = {**classification_metrics(preds, targets, labels), **gate.as_metrics(training["gate"]),
                **score_champion(mlflow, model_name(cfg.registry, cfg.data), texts, targets, labels)}
     write_json(paths.METRICS, metrics)
@@ -39,7 +41,7 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
 
 
 def main() -> None:
-    cfg = load_params("data", "tracking", "registry")
+    cfg = load_params("model", "data", "tracking", "registry")
     device = "cuda" if read_yaml(paths.PLAN)["settings"]["accelerator"] == "gpu" else "cpu"
     metrics = evaluate(cfg, device)
     print(f"evaluate: test/accuracy {metrics['test/accuracy']}, test/f1_macro {metrics['test/f1_macro']}")

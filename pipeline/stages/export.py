@@ -36,13 +36,15 @@ def export(cfg: DictConfig) -> tuple[dict, dict | None]:
     return the ONNX parity check and the int8 check (None without export.quantize)."""
     metrics, stats = read_json(paths.METRICS), read_json(paths.DATA_STATS)
     plan = read_yaml(paths.TRAINED_PLAN)
-    tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER)
+    trust = cfg.model.trust_remote_code
+    tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER, trust)
     with atomic_dir(paths.EXPORT) as out:
         for name in MODEL_FILES:
             shutil.copy2(paths.TRAINED / name, out / name)
         shutil.copytree(paths.TOKENIZER, out, dirs_exist_ok=True)
         shutil.copy2(paths.LABELS, out / paths.LABELS.name)
-        onnx_check = export_onnx(paths.TRAINED, tokenizer, out / "model.onnx", split_texts("validation")[:PARITY_EXAMPLES])
+        onnx_check = export_onnx(paths.TRAINED, tokenizer, out / "model.onnx", split_texts("validation")[:PARITY_EXAMPLES],
+                                 trust)
         write_json(out / "onnx_check.json", onnx_check)
         int8 = None
         if cfg.export.quantize == "dynamic_int8":

@@ -97,7 +97,7 @@ def pretrain_tracked(cfg: DictConfig, settings: dict, out_dir: Path) -> dict:
         raise PipelineError("pretrain-lstm", "masked-language-model pretraining needs a transformer, not the lstm baseline",
                             "params.yaml pretrain.steps", "set -S pretrain.steps=0 for model=lstm")
     uri = reachable_tracking_uri(cfg.tracking)
-    tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER)
+    tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER, cfg.model.trust_remote_code)
     texts = corpus_texts(cfg.pretrain.corpus)
     config = scratch_config(cfg.model.arch, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
     logger = FallbackMLFlowLogger(cfg.tracking.experiment, uri, f"pretrain-{cfg.model.name}-{cfg.data.name}",

@@ -303,12 +303,12 @@ def test_pretrain_logs_params_and_tags_with_secrets_masked(tmp_path, monkeypatch
     assert HF_TOKEN not in str(run.data) and "pw123" not in str(run.data)
 
 
-# 5. The MLflow UI and server in README listen on this machine only.
+# 5. The MLflow UI, tracking server and model server in README listen on this machine only.
 
 def test_readme_mlflow_ui_and_server_bind_to_localhost():
     blocks = re.findall(r"```[^\n]*\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     commands = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()
-                if re.search(r"\bmlflow (ui|server)\b", line)]
-    assert commands, "README shows no `mlflow ui` or `mlflow server` command"
+                if re.search(r"\bmlflow (ui|server|models serve)\b", line)]
+    assert {"ui", "server", "models serve"} <= {re.search(r"\bmlflow (ui|server|models serve)\b", c)[1] for c in commands}
     for command in commands:
-        assert re.search(r"--host[ =]127\.0\.0\.1\b", command), f"README: bind it to localhost: {command.strip()}"
+        assert re.search(r"(--host|-h)[ =]127\.0\.0\.1\b", command), f"README: bind it to localhost: {command.strip()}"

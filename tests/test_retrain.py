@@ -50,6 +50,16 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
     assert retrained.returncode == (0 if decision["champion"] else 3), retrained.stderr[-2000:]
     assert json.loads((project / "reports/data_stats.json").read_text())["rows"]["train"] == 160
 
+    # Only evaluate's plot is gone: evaluate re-runs, the training run is not registered again, and the decision
+    # is this run's (export re-ran with the new champion score, or did not run at all), never the stale file's.
+    registry = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    versions = len(registry.search_model_versions(f"name='{NAME}'"))
+    (project / "reports/plots/confusion.csv").unlink()
+    rescored = retrain(project)
+    assert rescored.returncode == 0, rescored.stdout[-2000:] + rescored.stderr[-2000:]
+    assert ("nothing new registered" in rescored.stdout) != ("v2: already the champion" in rescored.stdout)
+    assert len(registry.search_model_versions(f"name='{NAME}'")) == versions
+
     write_params("eval.gate.threshold=1.0", "refine.max_rounds=0")
     failed = retrain(project)
     assert failed.returncode == 3 and "quality gate failed" in failed.stderr
@@ -60,7 +70,6 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
 
     # The same failed gate again with nothing changed: only export re-runs (DVC never recorded it), the
     # training run is registered already, and the exit code is 3 again.
-    registry = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     versions = len(registry.search_model_versions(f"name='{NAME}'"))
     failed_again = retrain(project)
     assert failed_again.returncode == 3 and "quality gate failed" in failed_again.stderr

@@ -27,7 +27,6 @@ def predict(model: str, texts: list[str], trust_remote_code: bool = False) -> pd
     """Predictions from whichever kind of model `model` names (a folder's own code runs only if trusted)."""
     if model.startswith(("models:/", "runs:/")):
         import mlflow
-
         from mlflow.exceptions import MlflowException
 
         if PARAMS_FILE.exists():  # the project's tracking store, unless MLFLOW_TRACKING_URI says otherwise
@@ -35,16 +34,19 @@ def predict(model: str, texts: list[str], trust_remote_code: bool = False) -> pd
         try:
             return load_registered(model).predict(texts)
         except MlflowException as err:
+            said = (str(err.message).strip().splitlines() or [""])[0]
             raise PipelineError("predict-model-missing", f"the registry cannot give '{model}' ({err.error_code}: "
-                                f"{str(err.message).splitlines()[0]})", redact(mlflow.get_tracking_uri()),
+                                f"{said})", redact(mlflow.get_tracking_uri()),
                                 "check the name and alias (`mlflow ui` lists them) and the tracking store") from None
     path = Path(model)
-    if path.suffix == ".onnx" and path.is_file() and (path.parent / "tokenizer.json").is_file():
+    beside = all((path.parent / name).is_file() for name in ("tokenizer.json", "config.json"))
+    if path.suffix == ".onnx" and path.is_file() and beside:
         return TextClassifier(path.parent, "onnx", onnx_file=path.name).predict(texts)
     if path.is_dir() and (path / "config.json").is_file():
         return predict_texts(*load_folder(path, trust_remote_code), texts)
     found = "a folder without a model (no config.json)" if path.is_dir() else \
-        "an ONNX file without its tokenizer.json beside it" if path.is_file() and path.suffix == ".onnx" else "no model"
+        "an ONNX file without tokenizer.json and config.json beside it" if path.is_file() and path.suffix == ".onnx" \
+        else "no model"
     raise PipelineError("predict-model-missing", f"'{model}' is {found}", "MODEL argument",
                         "give an exported folder (models/export), its model.onnx, or an MLflow URI like models:/NAME@champion")
 
@@ -68,9 +70,13 @@ def read_csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise PipelineError("predict-input-unreadable", "no such file" if not path.exists() else "not a file", str(path),
                             "give the path of a CSV file with a header row and one text per row")
-    data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        data = path.read_bytes()
+    except OSError as err:
+        raise PipelineError("predict-input-unreadable", f"cannot read it ({err.strerror})", str(path),
+                            "check the path and that you may read the file") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Excel's UTF-8 CSV) is not part of the header
     except UnicodeDecodeError as err:
         line = data[:err.start].count(b"\n") + 1
         raise PipelineError("predict-input-unreadable", f"not UTF-8 (byte 0x{data[err.start]:02x} on line {line})", str(path),

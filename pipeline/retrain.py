@@ -10,9 +10,10 @@ Exit codes: 0 nothing to do, or a new champion was promoted; 3 retrained but not
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import time
+import uuid
 
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError, run_main
@@ -41,20 +42,19 @@ def changed_stages() -> list[str]:
     return [stage for stage, changes in status.items() if changes != ["always changed"]]
 
 
-def written_since(path, started: float) -> bool:
-    """Whether this run wrote `path` (so it speaks for this run, not an earlier one)."""
-    return path.exists() and path.stat().st_mtime >= started
-
-
 def retrain() -> int:
     stages = changed_stages()
     if not stages:
         print("retrain: nothing changed since the last run; nothing to do")
         return NOTHING_TO_DO
     print(f"retrain: changed: {', '.join(stages)}; running dvc repro", flush=True)
-    started = time.time()
-    repro = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=with_interpreter_on_path())
-    exported_now = written_since(paths.REGISTRY, started)  # export writes it before it enforces the gate
+    # export writes this id into registry.json (before it enforces the gate): a file from an earlier run, or one
+    # DVC restored from its run cache, lacks it
+    this_run = uuid.uuid4().hex
+    env = with_interpreter_on_path({**os.environ, paths.RETRAIN_RUN: this_run})
+    repro = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=env)
+    decision = read_json(paths.REGISTRY) if paths.REGISTRY.exists() else {}
+    exported_now = decision.get("retrain_run") == this_run
     if repro.returncode != 0:
         if exported_now and not gate.passed(training_summary()):
             print("retrain: the quality gate failed: not promoted", file=sys.stderr)
@@ -63,7 +63,6 @@ def retrain() -> int:
     if not exported_now:
         print("retrain: the re-run stages' outputs did not change, so export did not run; nothing new registered")
         return NOTHING_TO_DO
-    decision = read_json(paths.REGISTRY)
     print(f"retrain: {decision['model_name']} v{decision['version']}: {decision['reason']}")
     return PROMOTED if decision["champion"] else NOT_PROMOTED
 

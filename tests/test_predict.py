@@ -63,6 +63,6 @@ def test_a_folder_without_a_model_or_a_registry_without_it_is_one_error_line(tmp
 
 def test_good_input_still_predicts(model_folder, tmp_path, monkeypatch, capsys):
     path = tmp_path / "texts.csv"
-    path.write_text('text\n"Shares rose, sharply"\n\n', encoding="utf-8")
+    path.write_text('text\n"Shares rose, sharply"\n\n', encoding="utf-8-sig")  # with a byte-order mark, as Excel saves
     exit_code, out, err = predict_cli(monkeypatch, capsys, str(model_folder), "--input", str(path))
     assert exit_code == 0 and len(out.splitlines()) == 1 and '"text": "Shares rose, sharply"' in out

@@ -7,8 +7,11 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
+from pipeline.core.atomic import write_json
+from pipeline.core.errors import PipelineError
 from pipeline.evaluation.metrics import macro_f1
 from pipeline.evaluation.quantization import check_int8
+from pipeline.evaluation.release import release
 from pipeline.models.sources import build_model, build_tokenizer
 from pipeline.serving.inference import load_folder, predicted_ids
 from pipeline.serving.onnx_export import export_onnx
@@ -78,3 +81,27 @@ def _mlmodel(root: Path, run_id: str) -> Path:
         if yaml.safe_load(mlmodel.read_text()).get("run_id") == run_id:
             return mlmodel
     raise AssertionError(f"no model logged to run {run_id}")
+
+
+def test_int8_needs_the_onnx_backend(compose):
+    with pytest.raises(PipelineError, match="export.serve_with is pytorch"):
+        compose("export.quantize=dynamic_int8", "export.serve_with=pytorch")
+
+
+def test_an_accepted_int8_model_is_a_new_version_promoted_on_its_own_f1(exported, small_frame, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    training = {"mlflow_run_id": client.create_run(client.create_experiment("int8")).info.run_id, "gate": {"passed": True}}
+    fp32 = release(client, "int8-test", exported, training, {"test/f1_macro": 0.5}, LABELS, "onnx")
+    assert (fp32["version"], fp32["registered_now"]) == (1, True)
+
+    texts = small_frame["text"].tolist()[:40]
+    targets = torch.tensor([LABELS.index(label) for label in small_frame["label"][:40]])
+    check = check_int8(exported, texts, targets, max_drop=1.0)
+    write_json(exported / "quantization.json", check)
+    int8 = release(client, "int8-test", exported, training, {"test/f1_macro": 0.5}, LABELS, "onnx")
+    assert (int8["version"], int8["registered_now"]) == (2, True)  # the same training run, served another way
+    tags = client.get_model_version("int8-test", "2").tags
+    assert tags["served_with"] == f"onnx:{INT8_FILE}" and tags["test/f1_macro"] == str(check["test/f1_macro_int8"])
+    again = release(client, "int8-test", exported, training, {"test/f1_macro": 0.5}, LABELS, "onnx")
+    assert (again["version"], again["registered_now"]) == (2, False)

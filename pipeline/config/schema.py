@@ -296,8 +296,15 @@ def _check_strategy(strategy: DictConfig, source: str) -> None:
                             f"{source} strategy.{needed}", f"pick the option: -S strategy={strategy.name}")
 
 
+def _check_export(export: DictConfig, source: str) -> None:
+    if export.quantize != "none" and export.serve_with != "onnx":
+        raise PipelineError("config-out-of-range", f"export.quantize={export.quantize} makes an int8 ONNX model, but "
+                            f"export.serve_with is {export.serve_with}", f"{source} export.quantize, export.serve_with",
+                            "serve with -S export.serve_with=onnx, or leave export.quantize=none")
+
+
 CROSS_CHECKS = {"model": _check_sequence_length, "data": _check_split_sizes, "finetune": _check_lora,
-                "strategy": _check_strategy}
+                "strategy": _check_strategy, "export": _check_export}
 
 
 def unknown_key(key: str, source: str) -> PipelineError:

@@ -23,6 +23,7 @@ CONFUSION = PLOTS / "confusion.csv"
 METRICS = Path("reports/metrics.json")
 EXPORT = Path("models/export")
 REGISTRY = Path("reports/registry.json")
+RETRAIN_RUN = "PIPELINE_RETRAIN_RUN"  # environment variable: pipeline.retrain's id for its `dvc repro`, kept in REGISTRY
 
 # The stage that writes each output (a file, or a folder and everything in it).
 WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "preprocess", PLAN: "resolve",

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import mlflow
 import torch
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.evaluation.metrics import macro_f1
 from pipeline.serving.inference import load_registered
-from pipeline.tracking.registry import check_same_task, current_champion
+from pipeline.tracking.registry import check_same_task, current_champion, registry_error
 
 PROMOTE_METRIC = "test/f1_macro"
 
@@ -28,7 +29,11 @@ def score_champion(client: MlflowClient, name: str, texts: list[str], targets: t
         return {}
     check_same_task(name, version, labels)
     mlflow.set_tracking_uri(client.tracking_uri)
-    predicted = load_registered(f"models:/{name}/{version.version}").predict(texts)["label"].astype(str)
+    try:
+        classifier = load_registered(f"models:/{name}/{version.version}")
+    except MlflowException as err:
+        raise registry_error(client, f"downloading the champion {name} v{version.version}", err) from None
+    predicted = classifier.predict(texts)["label"].astype(str)
     ids = {label: i for i, label in enumerate(labels)}
     preds = torch.tensor([ids.get(label, len(labels)) for label in predicted])
     return {"champion/version": float(version.version), f"champion/{PROMOTE_METRIC}": macro_f1(preds, targets, len(labels))}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
@@ -26,8 +26,18 @@ INPUT_EXAMPLE = pd.DataFrame({"text": ["Shares rose after the company reported r
 
 
 def pinned_requirements(backend: str) -> list[str]:
-    """`name==version` of what the served model imports, as installed here (without local tags like +cpu)."""
-    return [f"{name}=={version(name).split('+')[0]}" for name in REQUIREMENTS[backend]]
+    """`name==version` of what the served model imports, as installed here (without local tags like +cpu;
+    onnxruntime at the version of onnxruntime-gpu where that is what is installed)."""
+    return [f"{name}=={installed_version(name).split('+')[0]}" for name in REQUIREMENTS[backend]]
+
+
+def installed_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        if name != "onnxruntime":
+            raise
+        return version("onnxruntime-gpu")
 
 
 def code_paths(backend: str) -> list[str]:

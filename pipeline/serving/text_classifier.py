@@ -63,11 +63,13 @@ def tokenizer_encode(folder: Path | str) -> Encode:
         tokenizer.enable_padding(direction=settings.get("padding_side", "right"), pad_id=tokenizer.token_to_id(pad),
                                  pad_type_id=settings.get("pad_token_type_id", 0), pad_token=pad)
 
-    def encode(texts: list[str]) -> Batch:
+    names = settings.get("model_input_names") or ["input_ids", "token_type_ids", "attention_mask"]
+
+    def encode(texts: list[str]) -> Batch:  # only the inputs the model was trained with (gpt2: no token types)
         encodings = tokenizer.encode_batch(texts)
-        return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+        fields = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
+                  "token_type_ids": [e.type_ids for e in encodings]}
+        return {name: np.array(fields[name], dtype=np.int64) for name in names if name in fields}
 
     return encode
 

@@ -19,7 +19,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.redact import redact
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-LABELS_TAG, GATE_TAG = "labels", "gate_passed"
+LABELS_TAG, GATE_TAG, SERVED_TAG = "labels", "gate_passed", "served_with"
 
 
 def model_name(registry: DictConfig, data: DictConfig) -> str:
@@ -59,15 +59,16 @@ def check_same_task(name: str, champion, labels: list[str]) -> None:
                             "and data.path)")
 
 
-def registered_for_run(client: MlflowClient, name: str, run_id: str):
-    """The version of `name` already registered from training run `run_id`, or None."""
+def registered_for_run(client: MlflowClient, name: str, run_id: str, served_with: str):
+    """The version of `name` already registered from training run `run_id` and served the same way, or None."""
     try:
         found = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
     except MlflowException as err:
         if _no_champion(err):
             return None
         raise registry_error(client, f"searching the versions of {name}", err) from None
-    return min(found, key=lambda version: int(version.version)) if found else None
+    same = [version for version in found if version.tags.get(SERVED_TAG) == served_with]
+    return min(same, key=lambda version: int(version.version)) if same else None
 
 
 def register(client: MlflowClient, name: str, model_uri: str, tags: dict[str, str]):

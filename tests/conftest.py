@@ -105,7 +105,8 @@ def commit_all(repo: Path, message: str = "snapshot") -> None:
 def metric_keys(labels: list[str]) -> set[str]:
     """The keys evaluate writes to reports/metrics.json for these labels (before any champion exists)."""
     per_class = {f"test/{kind}/{label}" for kind in ("precision", "recall", "f1") for label in labels}
-    return {"test/accuracy", "test/f1_macro", "test/precision_macro", "test/recall_macro", *per_class,
+    return {"test/accuracy", "test/f1_macro", "test/f1_macro_low", "test/f1_macro_high", "test/precision_macro",
+            "test/recall_macro", *per_class,
             "gate/passed", "gate/refine_rounds", "gate/value", "gate/threshold"}
 
 

@@ -27,6 +27,7 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     export = project / "models/export"
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= {p.name for p in export.iterdir()}
     assert "test/f1_macro" in (export / "README.md").read_text()
+    assert "95 % bootstrap interval" in (export / "README.md").read_text()
 
     summary = json.loads((project / "models/trained/training.json").read_text())
     pretraining = json.loads((project / "models/pretrained/pretraining.json").read_text())

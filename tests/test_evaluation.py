@@ -12,7 +12,7 @@ from transformers import BertConfig, BertForSequenceClassification
 from pipeline.core import paths
 from pipeline.core.atomic import write_json
 from pipeline.data.tokenize import to_dataset
-from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows
+from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows, f1_interval
 from pipeline.models.bpe import train_bpe
 
 LABELS = ["business", "sport", "tech"]
@@ -86,7 +86,11 @@ def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated,
         "test/precision/tech": 0.0, "test/recall/tech": 0.0, "test/f1/tech": 0.0,
         "gate/passed": 1.0, "gate/refine_rounds": 1.0, "gate/value": 0.95, "gate/threshold": 0.9,
     }
+    low, high = metrics.pop("test/f1_macro_low"), metrics.pop("test/f1_macro_high")
+    assert 0.0 <= low <= expected["test/f1_macro"] <= high <= 1.0
     assert metrics == expected  # no champion registered yet: no champion/ keys
+    expected.update({"test/f1_macro_low": low, "test/f1_macro_high": high})
+    metrics.update({"test/f1_macro_low": low, "test/f1_macro_high": high})
     assert json.loads(paths.METRICS.read_text()) == expected
     with paths.CONFUSION.open() as handle:
         assert list(csv.DictReader(handle)) == [{"actual": label, "predicted": "sport"}
@@ -124,3 +128,18 @@ def test_serving_tokenizes_the_test_texts_exactly_as_preprocess_did(tmp_path, mo
     assert set(portable) == set(served)
     for name in served:
         assert portable[name].tolist() == served[name], name
+
+
+def test_the_f1_interval_holds_the_score_narrows_with_more_rows_and_is_exact_for_a_perfect_model():
+    pattern_targets = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    pattern_preds = torch.tensor([0, 1, 2, 0, 1, 2, 0, 2, 1, 1])  # 3 of 10 wrong
+    widths = []
+    for repeats in (5, 200):  # 50 and 2,000 rows, the same error rate
+        preds, targets = pattern_preds.repeat(repeats), pattern_targets.repeat(repeats)
+        interval = f1_interval(preds, targets, 3)
+        score = classification_metrics(preds, targets, ["a", "b", "c"])["test/f1_macro"]
+        assert interval["test/f1_macro_low"] < score < interval["test/f1_macro_high"]
+        widths.append(interval["test/f1_macro_high"] - interval["test/f1_macro_low"])
+    assert widths[1] < widths[0] / 3  # sqrt(40) ~ 6x narrower in theory
+    perfect = f1_interval(pattern_targets, pattern_targets, 3)
+    assert perfect == {"test/f1_macro_low": 1.0, "test/f1_macro_high": 1.0}

@@ -21,7 +21,7 @@ Sequence classifier for the labels: {", ".join(stats["labels"])}.
 Rows used (train / validation / test): {stats["rows"]["train"]} / {stats["rows"]["validation"]} / {stats["rows"]["test"]}.
 
 ## Test metrics
-
+{_interval(metrics, stats["rows"]["test"])}
 | metric | value |
 |---|---|
 {rows}
@@ -66,3 +66,11 @@ int8 (ONNX Runtime dynamic quantization, reduce_range={int8["reduce_range"]}): {
 {int8["max_drop"]}); {int8["size_mb_int8"]} MB against {int8["size_mb_fp32"]} MB; median batch-1 latency on the
 exporting machine {int8["latency_ms_batch1_int8"]} ms against {int8["latency_ms_batch1_fp32"]} ms.
 """
+
+
+def _interval(metrics: dict, rows: int) -> str:
+    if "test/f1_macro_low" not in metrics:
+        return ""
+    return (f"\nTest macro F1 {metrics['test/f1_macro']}, 95 % bootstrap interval {metrics['test/f1_macro_low']} to "
+            f"{metrics['test/f1_macro_high']} ({rows} test rows): a difference between two models smaller than this "
+            f"range may be noise.\n")

@@ -16,7 +16,7 @@ from pipeline.core.outputs import read_json, read_yaml, training_summary
 from pipeline.data.loader import split_examples
 from pipeline.evaluation import gate
 from pipeline.evaluation.champion import score_champion
-from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows
+from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows, f1_interval
 from pipeline.models.safe_load import load_pretrained
 from pipeline.serving.inference import load_model, predicted_ids
 from pipeline.tracking.registry import model_name
@@ -30,7 +30,8 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     trust = cfg.model.trust_remote_code
     model, tokenizer = load_model(paths.TRAINED, trust), load_pretrained(AutoTokenizer, paths.TOKENIZER, trust)
     preds = predicted_ids(model, tokenizer, texts, device)
-    metrics = {**classification_metrics(preds, targets, labels), **gate.as_metrics(training["gate"]),
+    metrics = {**classification_metrics(preds, targets, labels), **f1_interval(preds, targets, len(labels)),
+               **gate.as_metrics(training["gate"]),
                **score_champion(mlflow, model_name(cfg.registry, cfg.data), texts, targets, labels)}
     write_json(paths.METRICS, metrics)
     write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))

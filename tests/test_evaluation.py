@@ -96,6 +96,15 @@ def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated,
         assert list(csv.DictReader(handle)) == [{"actual": label, "predicted": "sport"}
                                                 for label in ("business", "sport", "sport", "tech")]
     assert run.data.metrics == expected
+    # Logits (0, 5, 0) for every text: sport at e^5 / (e^5 + 2) = 0.986703, the others 1 / (e^5 + 2) = 0.006648
+    # each (a tie: the runner-up is the earlier label, business). Wrong: the business and the tech text.
+    with paths.ERRORS.open() as handle:
+        assert list(csv.DictReader(handle)) == [
+            {"text": "Shares fell.", "true": "business", "predicted": "sport", "probability": "0.986703",
+             "runner_up": "business", "runner_up_probability": "0.006648"},
+            {"text": "A new phone chip.", "true": "tech", "predicted": "sport", "probability": "0.986703",
+             "runner_up": "business", "runner_up_probability": "0.006648"}]
+    assert client.download_artifacts(run.info.run_id, "evaluation/errors.csv", str(tmp_path))
     logged = client.download_artifacts(run.info.run_id, "evaluation/confusion_matrix.json", str(tmp_path))
     assert json.loads(open(logged).read()) == {"labels": LABELS, "matrix": [[0, 1, 0], [0, 2, 0], [0, 1, 0]]}
 

@@ -128,10 +128,10 @@ def write_yaml(target: Path | str, data) -> None:
     write_text(target, yaml.safe_dump(data, sort_keys=False))
 
 
-def write_csv(target: Path | str, rows: list[dict]) -> None:
-    """Rows of one shape as a CSV with a header (the shape of the first row)."""
+def write_csv(target: Path | str, rows: list[dict], fields: list[str] | None = None) -> None:
+    """Rows of one shape as a CSV with a header: `fields`, or the first row's keys."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["empty"])
+    writer = csv.DictWriter(buffer, fieldnames=fields or (list(rows[0]) if rows else ["empty"]))
     writer.writeheader()
     writer.writerows(rows)
     write_text(target, buffer.getvalue())

@@ -20,6 +20,7 @@ TRAINING_SUMMARY = TRAINED / "training.json"
 TRAINED_PLAN = TRAINED / "plan.yaml"  # the plan as trained: resolve's, with any out-of-memory adjustment
 PLOTS = Path("reports/plots")
 CONFUSION = PLOTS / "confusion.csv"
+ERRORS = Path("reports/errors.csv")
 METRICS = Path("reports/metrics.json")
 EXPORT = Path("models/export")
 REGISTRY = Path("reports/registry.json")
@@ -27,7 +28,8 @@ RETRAIN_RUN = "PIPELINE_RETRAIN_RUN"  # environment variable: pipeline.retrain's
 
 # The stage that writes each output (a file, or a folder and everything in it).
 WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "preprocess", PLAN: "resolve",
-              PRETRAINED: "pretrain", TRAINED: "train", METRICS: "evaluate", CONFUSION: "evaluate", EXPORT: "export", REGISTRY: "export"}
+              PRETRAINED: "pretrain", TRAINED: "train", METRICS: "evaluate", CONFUSION: "evaluate", ERRORS: "evaluate",
+              EXPORT: "export", REGISTRY: "export"}
 
 
 def writer(path: Path | str) -> str | None:

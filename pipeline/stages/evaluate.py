@@ -1,10 +1,12 @@
-"""Stage evaluate: the only reader of the test split; metrics to reports/ and to the training run.
+"""Stage evaluate: the only reader of the test split; metrics and the error report (every misclassified test
+example) to reports/ and to the training run.
 
 It also scores the current registry champion on the same test split, so export can decide promotion.
 """
 
 from __future__ import annotations
 
+import torch
 from omegaconf import DictConfig
 from transformers import AutoTokenizer
 
@@ -14,11 +16,12 @@ from pipeline.core.atomic import write_csv, write_json
 from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_json, read_yaml, training_summary
 from pipeline.data.loader import split_examples
-from pipeline.evaluation import gate
+from pipeline.evaluation import errors, gate
 from pipeline.evaluation.champion import score_champion
 from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows, f1_interval
 from pipeline.models.safe_load import load_pretrained
-from pipeline.serving.inference import load_model, predicted_ids
+from pipeline.serving.inference import load_model, model_logits
+from pipeline.serving.text_classifier import softmax
 from pipeline.tracking.registry import model_name
 from pipeline.tracking.store import log_evaluation, training_client
 
@@ -29,14 +32,17 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     texts, targets = split_examples("test")
     trust = cfg.model.trust_remote_code
     model, tokenizer = load_model(paths.TRAINED, trust), load_pretrained(AutoTokenizer, paths.TOKENIZER, trust)
-    preds = predicted_ids(model, tokenizer, texts, device)
+    probs = softmax(model_logits(model, tokenizer, texts, device))
+    preds = torch.from_numpy(probs.argmax(axis=1))
     metrics = {**classification_metrics(preds, targets, labels), **f1_interval(preds, targets, len(labels)),
                **gate.as_metrics(training["gate"]),
                **score_champion(mlflow, model_name(cfg.registry, cfg.data), texts, targets, labels)}
     write_json(paths.METRICS, metrics)
     write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))
+    write_csv(paths.ERRORS, errors.misclassified(texts, targets, probs, labels), errors.FIELDS)
 
-    log_evaluation(mlflow, training["mlflow_run_id"], metrics, files={str(paths.METRICS): "evaluation"},
+    log_evaluation(mlflow, training["mlflow_run_id"], metrics,
+                   files={str(paths.METRICS): "evaluation", str(paths.ERRORS): "evaluation"},
                    artifacts={"evaluation/confusion_matrix.json": confusion(preds, targets, labels)})
     return metrics
 

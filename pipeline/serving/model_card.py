@@ -22,6 +22,9 @@ Rows used (train / validation / test): {stats["rows"]["train"]} / {stats["rows"]
 
 ## Test metrics
 {_interval(metrics, stats["rows"]["test"])}
+The misclassified test examples, with the runner-up label: `reports/errors.csv` in the project that made this
+model, and `evaluation/errors.csv` in its MLflow run.
+
 | metric | value |
 |---|---|
 {rows}

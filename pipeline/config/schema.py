@@ -123,6 +123,7 @@ class Train:
     group_by_length: bool = MISSING
     warmup_ratio: float = rule(ge=0, lt=1)
     early_stopping_patience: int = rule(ge=0)
+    class_weights: Any = MISSING                                # "none", "balanced" or a list of weights > 0
     log_every_n_steps: int = rule(ge=1)
     checkpoint_every_n_steps: int = rule(ge=0)                  # 0: no resume checkpoints
     progress_bar: bool = MISSING
@@ -296,6 +297,17 @@ def _check_strategy(strategy: DictConfig, source: str) -> None:
                             f"{source} strategy.{needed}", f"pick the option: -S strategy={strategy.name}")
 
 
+def _check_class_weights(train: DictConfig, source: str) -> None:
+    weights = train.class_weights
+    if weights in ("none", "balanced"):
+        return
+    if not (OmegaConf.is_list(weights) and len(weights) > 0 and
+            all(type(w) in (int, float) and w > 0 for w in weights)):
+        raise PipelineError("config-out-of-range", f"train.class_weights is {_show(weights)}, not none, balanced or "
+                            "a list of weights > 0", f"{source} train.class_weights",
+                            "use -S train.class_weights=balanced, or one weight per label: -S 'train.class_weights=[1,4]'")
+
+
 def _check_export(export: DictConfig, source: str) -> None:
     if export.quantize != "none" and export.serve_with != "onnx":
         raise PipelineError("config-out-of-range", f"export.quantize={export.quantize} makes an int8 ONNX model, but "
@@ -304,7 +316,7 @@ def _check_export(export: DictConfig, source: str) -> None:
 
 
 CROSS_CHECKS = {"model": _check_sequence_length, "data": _check_split_sizes, "finetune": _check_lora,
-                "strategy": _check_strategy, "export": _check_export}
+                "strategy": _check_strategy, "export": _check_export, "train": _check_class_weights}
 
 
 def unknown_key(key: str, source: str) -> PipelineError:

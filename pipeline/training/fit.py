@@ -22,6 +22,7 @@ from pipeline.core.atomic import write_json, write_yaml
 from pipeline.core.errors import PipelineError
 from pipeline.core.outputs import read_json
 from pipeline.core.redact import redact
+from pipeline.data.loader import split_examples
 from pipeline.evaluation import gate
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 from pipeline.models.sources import build_model
@@ -29,7 +30,7 @@ from pipeline.tracking.fallback_logger import FallbackMLFlowLogger
 from pipeline.tracking.store import reachable_tracking_uri, run_tags, tracking_uri
 from pipeline.training.curves import CurveRecorder
 from pipeline.training.datamodule import TextDataModule
-from pipeline.training.module import TextClassifier
+from pipeline.training.module import TextClassifier, class_weights
 from pipeline.training.resume import ResumeDir, resume_key
 from pipeline.training.rounds import Round, Session, fit_round, nested_logger
 from pipeline.training.strategy import check_launcher, is_main_process
@@ -76,7 +77,8 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
     model = apply_finetune(model, cfg.finetune, cfg.model.arch)
     counts = parameter_counts(model)
-    module = TextClassifier(model, cfg.train.lr, cfg.train.weight_decay, cfg.train.warmup_ratio)
+    weights = class_weights(cfg.train.class_weights, split_examples("train")[1], model.config.num_labels)
+    module = TextClassifier(model, cfg.train.lr, cfg.train.weight_decay, cfg.train.warmup_ratio, weights)
     if settings["compile"]:
         module.model = torch.compile(model)
 

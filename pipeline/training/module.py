@@ -6,25 +6,36 @@ import math
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from transformers import get_linear_schedule_with_warmup
+
+from pipeline.core.errors import PipelineError
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
 
 class TextClassifier(L.LightningModule):
-    """Logs `train/loss`, `val/loss`, `val/accuracy` and `val/f1` (macro)."""
+    """Logs `train/loss`, `val/loss`, `val/accuracy` and `val/f1` (macro). With `class_weights` the training loss
+    is the weighted cross-entropy (validation loss stays the model's own, unweighted)."""
 
-    def __init__(self, model, lr: float, weight_decay: float, warmup_ratio: float):
+    def __init__(self, model, lr: float, weight_decay: float, warmup_ratio: float,
+                 class_weights: torch.Tensor | None = None):
         super().__init__()
         self.model = model.train()  # from_pretrained returns eval mode; dropout belongs in training
-        self.save_hyperparameters(ignore=["model"])
+        self.save_hyperparameters(ignore=["model", "class_weights"])
+        self.register_buffer("class_weights", class_weights, persistent=False)  # follows the module's device
         num_labels = model.config.num_labels
         self.val_f1 = MulticlassF1Score(num_labels, average="macro")
         self.val_accuracy = MulticlassAccuracy(num_labels, average="micro")
 
     def training_step(self, batch, batch_idx):
-        loss = self.model(**batch).loss
+        if self.class_weights is None:
+            loss = self.model(**batch).loss
+        else:
+            inputs = {name: value for name, value in batch.items() if name != "labels"}
+            logits = self.model(**inputs).logits
+            loss = F.cross_entropy(logits.float(), batch["labels"], weight=self.class_weights)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
@@ -47,6 +58,20 @@ class TextClassifier(L.LightningModule):
         trainer = self.trainer
         steps_per_epoch = math.ceil(trainer.datamodule.batches_per_epoch() / trainer.accumulate_grad_batches)
         return adamw_with_warmup(self, steps_per_epoch * trainer.max_epochs)
+
+
+def class_weights(setting, labels: torch.Tensor, n: int) -> torch.Tensor | None:
+    """The per-class loss weights of `train.class_weights`: None for "none"; for "balanced", rows / (classes x
+    rows of that class) over the training labels (scikit-learn's "balanced"); or the given list, one per label."""
+    if setting == "none":
+        return None
+    if setting == "balanced":
+        counts = torch.bincount(labels, minlength=n).float()
+        return len(labels) / (n * counts.clamp(min=1))
+    if len(setting) != n:
+        raise PipelineError("config-out-of-range", f"train.class_weights has {len(setting)} weights for {n} labels",
+                            "params.yaml train.class_weights", f"give {n} weights, in the order of labels.json")
+    return torch.tensor([float(weight) for weight in setting])
 
 
 def adamw_with_warmup(module: L.LightningModule, total_steps: int) -> dict:

@@ -98,8 +98,10 @@ def test_train_stops_before_any_work_when_the_server_is_down(compose):
 
 
 def test_fallback_local_trains_evaluates_and_registers_in_the_local_store(compose, small_frame, capsys, monkeypatch):
+    from pipeline.core.outputs import read_json
+    from pipeline.evaluation.release import release
     from pipeline.stages.evaluate import evaluate
-    from pipeline.stages.export import register_and_promote
+    from pipeline.tracking.registry import model_name
 
     small_frame.to_csv("data.csv", index=False)
     cfg = compose(*TINY, f"tracking.uri=http://127.0.0.1:{free_port()}", "tracking.fallback_local=true")
@@ -112,8 +114,10 @@ def test_fallback_local_trains_evaluates_and_registers_in_the_local_store(compos
     evaluate(cfg, "cpu")  # finds train's run in the local store though tracking.uri names the dead server
     local = MlflowClient(summary["mlflow_tracking_uri"])
     assert local.get_run(summary["mlflow_run_id"]).data.metrics["test/f1_macro"] > 0
-    shutil.copytree(paths.TRAINED, paths.EXPORT)  # what register_and_promote logs; the ONNX part of export is not needed
-    decision = register_and_promote(cfg, local, summary)
+    shutil.copytree(paths.TRAINED, paths.EXPORT)  # what release logs, served with PyTorch: no ONNX needed here
+    shutil.copytree(paths.TOKENIZER, paths.EXPORT, dirs_exist_ok=True)
+    decision = release(local, model_name(cfg.registry, cfg.data), paths.EXPORT, summary, read_json(paths.METRICS),
+                       read_json(paths.LABELS), "pytorch")
     assert local.get_model_version(decision["model_name"], str(decision["version"])).run_id == summary["mlflow_run_id"]
 
 

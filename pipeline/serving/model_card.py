@@ -74,6 +74,8 @@ exporting machine {int8["latency_ms_batch1_int8"]} ms against {int8["latency_ms_
 def _interval(metrics: dict, rows: int) -> str:
     if "test/f1_macro_low" not in metrics:
         return ""
+    baseline = (f" A TF-IDF + logistic regression baseline fitted on the same training split scores "
+                f"{metrics['baseline/test/f1_macro']} on the same test split." if "baseline/test/f1_macro" in metrics else "")
     return (f"\nTest macro F1 {metrics['test/f1_macro']}, 95 % bootstrap interval {metrics['test/f1_macro_low']} to "
             f"{metrics['test/f1_macro_high']} ({rows} test rows): a difference between two models smaller than this "
-            f"range may be noise.\n")
+            f"range may be noise.{baseline}\n")

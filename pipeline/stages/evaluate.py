@@ -17,6 +17,7 @@ from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_json, read_yaml, training_summary
 from pipeline.data.loader import split_examples
 from pipeline.evaluation import errors, gate
+from pipeline.evaluation.baseline import tfidf_baseline
 from pipeline.evaluation.champion import score_champion
 from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows, f1_interval
 from pipeline.models.safe_load import load_pretrained
@@ -34,8 +35,9 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     model, tokenizer = load_model(paths.TRAINED, trust), load_pretrained(AutoTokenizer, paths.TOKENIZER, trust)
     probs = softmax(model_logits(model, tokenizer, texts, device))
     preds = torch.from_numpy(probs.argmax(axis=1))
+    baseline = tfidf_baseline(split_examples("train"), split_examples("validation"), (texts, targets), len(labels))
     metrics = {**classification_metrics(preds, targets, labels), **f1_interval(preds, targets, len(labels)),
-               **gate.as_metrics(training["gate"]),
+               **baseline, **gate.as_metrics(training["gate"]),
                **score_champion(mlflow, model_name(cfg.registry, cfg.data), texts, targets, labels)}
     write_json(paths.METRICS, metrics)
     write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))

@@ -66,6 +66,23 @@ def train_stage(cfg, preprocess_cfg=None) -> dict:
     return train(cfg, plan)
 
 
+def export_tiny(compose, texts: list[str], folder: Path, labels: list[str]) -> Path:
+    """A tiny BERT classifier (seed 0) for `labels` with a tokenizer trained on `texts`, saved as export saves
+    one: safetensors, tokenizer and model.onnx."""
+    import torch
+
+    from pipeline.models.sources import build_model, build_tokenizer
+    from pipeline.serving.onnx_export import export_onnx
+
+    model_cfg = compose("model=tiny").model
+    tokenizer = build_tokenizer(model_cfg, texts)
+    torch.manual_seed(0)
+    build_model(model_cfg, labels, tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    export_onnx(folder, tokenizer, folder / "model.onnx", texts[:4])
+    return folder
+
+
 def tool_env() -> dict[str, str]:
     """Environment for subprocesses: this interpreter's bin first (DVC stages call `python`)."""
     env = with_interpreter_on_path(dict(os.environ, DVC_NO_ANALYTICS="1"))

@@ -7,14 +7,13 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
+from conftest import export_tiny
 from pipeline.core.atomic import write_json
 from pipeline.core.errors import PipelineError
 from pipeline.evaluation.metrics import macro_f1
 from pipeline.evaluation.quantization import check_int8
 from pipeline.evaluation.release import release
-from pipeline.models.sources import build_model, build_tokenizer
 from pipeline.serving.inference import load_folder, predicted_ids
-from pipeline.serving.onnx_export import export_onnx
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.serving.quantize import INT8_FILE, has_vnni
 
@@ -23,15 +22,7 @@ LABELS = ["business", "entertainment", "politics", "sport", "tech"]
 
 @pytest.fixture
 def exported(compose, small_frame, tmp_path):
-    model_cfg = compose("model=tiny").model
-    texts = small_frame["text"].tolist()
-    tokenizer = build_tokenizer(model_cfg, texts)
-    folder = tmp_path / "export"
-    torch.manual_seed(0)
-    build_model(model_cfg, LABELS, tokenizer).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    export_onnx(folder, tokenizer, folder / "model.onnx", texts[:4])
-    return folder
+    return export_tiny(compose, small_frame["text"].tolist(), tmp_path / "export", LABELS)
 
 
 @pytest.mark.parametrize("flags, expected", [("fpu sse2 avx2 fma", False), ("fpu avx2 avx512f avx512_vnni", True),

@@ -11,12 +11,11 @@ import torch
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
+from conftest import export_tiny
 from pipeline.core.errors import PipelineError
 from pipeline.evaluation.champion import promotion, score_champion
 from pipeline.evaluation.release import release
-from pipeline.models.sources import build_model, build_tokenizer
 from pipeline.serving.inference import load_folder, predict_texts
-from pipeline.serving.onnx_export import export_onnx
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.tracking.registry import CHALLENGER, CHAMPION, current_champion, promote, register
 from pipeline.tracking.registry import model_name as registered_name
@@ -26,14 +25,7 @@ NAME = "text-classifier-test"
 
 @pytest.fixture
 def exported(compose, small_frame, tmp_path):
-    model_cfg = compose("model=tiny").model
-    texts = small_frame["text"].tolist()
-    tokenizer = build_tokenizer(model_cfg, texts)
-    folder = tmp_path / "export"
-    build_model(model_cfg, ["business", "sport"], tokenizer).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    export_onnx(folder, tokenizer, folder / "model.onnx", texts[:4])
-    return folder
+    return export_tiny(compose, small_frame["text"].tolist(), tmp_path / "export", ["business", "sport"])
 
 
 def test_register_sets_challenger_and_the_pyfunc_predicts_like_the_folder(exported, tmp_path, monkeypatch):

@@ -22,7 +22,6 @@ from pipeline.core.atomic import write_json, write_yaml
 from pipeline.core.errors import PipelineError
 from pipeline.core.outputs import read_json
 from pipeline.core.redact import redact
-from pipeline.data.loader import split_examples
 from pipeline.evaluation import gate
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 from pipeline.models.sources import build_model
@@ -77,7 +76,8 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
     model = apply_finetune(model, cfg.finetune, cfg.model.arch)
     counts = parameter_counts(model)
-    weights = class_weights(cfg.train.class_weights, split_examples("train")[1], model.config.num_labels)
+    train_labels = torch.tensor(datamodule.dataset["train"]["labels"])  # already loaded: no second read of the split
+    weights = class_weights(cfg.train.class_weights, train_labels, model.config.num_labels)
     module = TextClassifier(model, cfg.train.lr, cfg.train.weight_decay, cfg.train.warmup_ratio, weights)
     if settings["compile"]:
         module.model = torch.compile(model)

@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.config.params import PARAMS_FILE, load_params
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.core.redact import redact
-from pipeline.serving.inference import load_folder, load_registered, predict_texts
+from pipeline.serving.inference import load_registered, predict_folder
 from pipeline.serving.text_classifier import TextClassifier
 from pipeline.tracking.store import tracking_uri
 
@@ -43,7 +43,7 @@ def predict(model: str, texts: list[str], trust_remote_code: bool = False) -> pd
     if path.suffix == ".onnx" and path.is_file() and beside:
         return TextClassifier(path.parent, "onnx", onnx_file=path.name).predict(texts)
     if path.is_dir() and (path / "config.json").is_file():
-        return predict_texts(*load_folder(path, trust_remote_code), texts)
+        return predict_folder(path, texts, trust_remote_code)
     found = "a folder without a model (no config.json)" if path.is_dir() else \
         "an ONNX file without tokenizer.json and config.json beside it" if path.is_file() and path.suffix == ".onnx" \
         else "no model"

@@ -48,22 +48,34 @@ def compose():
 
 
 def train_stage(cfg, preprocess_cfg=None) -> dict:
-    """Run preprocess (once per working directory, with `preprocess_cfg` or `cfg`), resolve and train
-    in-process on the CPU, as `dvc repro` would; returns train's summary."""
-    from omegaconf import OmegaConf
-
+    """Run preprocess and baseline (once per working directory, with `preprocess_cfg` or `cfg`), resolve
+    and train in-process on the CPU, as `dvc repro` would; returns train's summary."""
     from pipeline.core import paths
-    from pipeline.gpu.detect import NO_GPU
-    from pipeline.gpu.policy import resolve_plan
     from pipeline.stages.preprocess import preprocess
     from pipeline.stages.train import train
 
     if not paths.DATASET.exists():
         preprocess(preprocess_cfg or cfg)
-    plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train)
-    paths.PLAN.parent.mkdir(parents=True, exist_ok=True)
-    paths.PLAN.write_text(OmegaConf.to_yaml(OmegaConf.create(plan)))
-    return train(cfg, plan)
+    return train(cfg, resolve_stage(cfg))
+
+
+def resolve_stage(cfg) -> dict:
+    """The plan resolve writes on the CPU for `cfg` (data preprocessed in the working directory), after the
+    baseline stage if it has not run here; written to reports/plan.yaml."""
+    from pipeline.core import paths
+    from pipeline.core.atomic import write_yaml
+    from pipeline.core.outputs import read_json
+    from pipeline.gpu.detect import NO_GPU
+    from pipeline.gpu.policy import resolve_plan
+    from pipeline.stages.baseline import baseline
+    from pipeline.training.budget import plan_for_data
+
+    if not paths.BASELINE.exists():
+        baseline(cfg.seed)
+    plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
+    plan = plan_for_data(plan, cfg, read_json(paths.DATA_STATS)["rows"]["train"], read_json(paths.BASELINE))
+    write_yaml(paths.PLAN, plan)
+    return plan
 
 
 def export_tiny(compose, texts: list[str], folder: Path, labels: list[str]) -> Path:
@@ -123,7 +135,8 @@ def metric_keys(labels: list[str]) -> set[str]:
     """The keys evaluate writes to reports/metrics.json for these labels (before any champion exists)."""
     per_class = {f"test/{kind}/{label}" for kind in ("precision", "recall", "f1") for label in labels}
     return {"test/accuracy", "test/f1_macro", "test/f1_macro_low", "test/f1_macro_high", "test/precision_macro",
-            "test/recall_macro", *per_class, "baseline/val/f1_macro", "baseline/test/f1_macro",
+            "test/recall_macro", *per_class, "baseline/val/f1_macro", "baseline/test/f1_macro", "baseline/val/accuracy",
+            "baseline/test/accuracy", "calibration/temperature", "test/ece", "test/ece_calibrated",
             "gate/passed", "gate/refine_rounds", "gate/value", "gate/threshold"}
 
 
@@ -178,3 +191,21 @@ def running_mlflow_server(root: Path) -> Iterator[dict]:
         yield {"url": url, "artifacts": root / "artifacts", "process": process}
     finally:
         stop_process_group(process)
+
+
+def card_example(labels: list[str]) -> dict:
+    """Hand-made inputs of evaluation.model_card (metrics, stats, plan, onnx_check) as export passes them."""
+    per_class = {f"test/{name}/{label}": value for label in labels
+                 for name, value in (("precision", 0.9), ("recall", 0.8), ("f1", 0.847059))}
+    metrics = {"test/f1_macro": 0.912, "test/f1_macro_low": 0.871, "test/f1_macro_high": 0.948, **per_class,
+               "baseline/val/f1_macro": 0.85, "baseline/test/f1_macro": 0.843, "calibration/temperature": 1.73,
+               "test/ece": 0.061, "test/ece_calibrated": 0.018}
+    stats = {"labels": labels, "rows": {"train": 80, "validation": 10, "test": 10},
+             "rows_per_label": {"test": {label: 10 - 3 * i for i, label in enumerate(labels)}}}
+    plan = {"settings": {"precision": "32-true", "max_epochs": 7},
+            "reasons": {"max_epochs": "train.max_epochs=auto: a small set"},
+            "gate": {"metric": "val/f1", "threshold": 0.85, "baseline": 0.85,
+                     "reason": "eval.gate.threshold=auto on your data: the TF-IDF + logistic regression baseline's "
+                               "val/f1 is 0.85"}}
+    onnx_check = {"opset": 17, "max_abs_logit_diff": 0.0, "checked_examples": 2, "tolerance": 1e-4}
+    return {"metrics": metrics, "stats": stats, "plan": plan, "onnx_check": onnx_check}

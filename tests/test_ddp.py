@@ -15,13 +15,10 @@ import pytest
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
-from conftest import ROOT, run, train_stage
+from conftest import ROOT, resolve_stage, run, train_stage
 from pipeline.core import paths
-from pipeline.gpu.detect import NO_GPU
-from pipeline.core.atomic import write_yaml
 from pipeline.config.compose import compose_config
 from pipeline.core.errors import PipelineError
-from pipeline.gpu.policy import resolve_plan
 from pipeline.training.strategy import check_launcher
 
 # 160 training rows / global batch 8 = 20 optimizer steps per epoch; no dropout, so only float sums differ.
@@ -38,11 +35,8 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 def plan_for(*overrides) -> dict:
     """Write params.yaml and the plan resolve would write for these overrides (in the working directory)."""
     cfg = compose_config([*TINY, *overrides], conf_dir=ROOT / "conf")
-    paths.PLAN.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, "params.yaml")
-    plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
-    write_yaml(paths.PLAN, plan)
-    return plan
+    return resolve_stage(cfg)
 
 
 def outcome(summary: dict) -> tuple[dict, dict]:

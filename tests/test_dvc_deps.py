@@ -78,9 +78,9 @@ def test_packages_import_only_the_packages_below_them():
 
 
 def test_the_entry_points_that_do_not_train_stay_free_of_lightning():
-    """`import lightning` takes seconds: plan, advise, validate_env, resolve and retrain never load it."""
+    """`import lightning` takes seconds: plan, advise, validate_env, resolve, baseline and retrain never load it."""
     modules = ["pipeline.plan", "pipeline.advise", "pipeline.retrain", "pipeline.stages.validate_env",
-               "pipeline.stages.resolve", "pipeline.stages.pretrain"]
+               "pipeline.stages.resolve", "pipeline.stages.baseline", "pipeline.stages.pretrain"]
     script = (f"import importlib, sys\nfor name in {modules!r}: importlib.import_module(name)\n"
               "print(sorted(name for name in sys.modules if name.split('.')[0] in ('lightning', 'pytorch_lightning')))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)

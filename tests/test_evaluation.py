@@ -49,6 +49,7 @@ def test_label_names_mlflow_refuses_are_made_safe_in_metric_names():
 @pytest.fixture
 def evaluated(tmp_path, monkeypatch, compose):
     """The evaluate stage on 4 test texts, with a model that always answers `sport` (its head's bias)."""
+    from pipeline.stages.baseline import baseline
     from pipeline.stages.evaluate import evaluate
 
     monkeypatch.chdir(tmp_path)
@@ -69,8 +70,9 @@ def evaluated(tmp_path, monkeypatch, compose):
     model.save_pretrained(paths.TRAINED)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run_id = client.create_run(client.create_experiment("evaluate")).info.run_id
-    gate = {"metric": "val/f1", "threshold": 0.9, "value": 0.95, "passed": True, "refine_rounds": 1}
+    gate = {"metric": "val/f1", "threshold": 0.9, "baseline": 1.0, "value": 0.95, "passed": True, "refine_rounds": 1}
     write_json(paths.TRAINING_SUMMARY, {"mlflow_run_id": run_id, "mlflow_local_fallback": False, "gate": gate})
+    baseline(seed=0)
     metrics = evaluate(compose("tracking.uri=sqlite:///mlflow.db"), "cpu")
     return metrics, client.get_run(run_id), client
 
@@ -89,25 +91,41 @@ def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated,
     low, high = metrics.pop("test/f1_macro_low"), metrics.pop("test/f1_macro_high")
     assert 0.0 <= low <= expected["test/f1_macro"] <= high <= 1.0
     # the TF-IDF baseline, trained on these very 4 texts (train = validation = test here), gets each one right
-    baseline = {key: metrics.pop(key) for key in ("baseline/val/f1_macro", "baseline/test/f1_macro")}
-    assert baseline == {"baseline/val/f1_macro": 1.0, "baseline/test/f1_macro": 1.0}
+    baseline = {key: metrics.pop(key) for key in [*metrics] if key.startswith("baseline/")}
+    assert baseline == {f"baseline/{split}/{name}": 1.0 for split in ("val", "test") for name in ("f1_macro", "accuracy")}
+    # Calibration, fitted on validation (the same 4 texts): logits (0, 5, 0) over T give sport e^a / (e^a + 2)
+    # with a = 5 / T, the others 1 / (e^a + 2); the mean NLL (2 sport, 2 not) is log(e^a + 2) - a / 2, least at
+    # e^a = 2: T = 5 / ln 2 = 7.2135, where sport gets 1/2 and the others 1/4. Raw: every row at confidence
+    # 0.986703 with accuracy 1/2, ECE 0.486703; calibrated: confidence 1/2, accuracy 1/2, ECE 0.
+    calibration = {key: metrics.pop(key) for key in ("calibration/temperature", "test/ece", "test/ece_calibrated")}
+    assert calibration == pytest.approx({"calibration/temperature": 7.2135, "test/ece": 0.486703,
+                                         "test/ece_calibrated": 0.0}, abs=2e-4)
     assert metrics == expected  # no champion registered yet: no champion/ keys
-    expected.update({"test/f1_macro_low": low, "test/f1_macro_high": high, **baseline})
-    metrics.update({"test/f1_macro_low": low, "test/f1_macro_high": high, **baseline})
+    expected.update({"test/f1_macro_low": low, "test/f1_macro_high": high, **baseline, **calibration})
+    metrics.update({"test/f1_macro_low": low, "test/f1_macro_high": high, **baseline, **calibration})
     assert json.loads(paths.METRICS.read_text()) == expected
     with paths.CONFUSION.open() as handle:
         assert list(csv.DictReader(handle)) == [{"actual": label, "predicted": "sport"}
                                                 for label in ("business", "sport", "sport", "tech")]
     assert run.data.metrics == expected
-    # Logits (0, 5, 0) for every text: sport at e^5 / (e^5 + 2) = 0.986703, the others 1 / (e^5 + 2) = 0.006648
-    # each (a tie: the runner-up is the earlier label, business). Wrong: the business and the tech text.
+    # The calibrated probabilities: sport 1/2, the others 1/4 each (a tie: the runner-up is the earlier label,
+    # business). Wrong: the business and the tech text.
     with paths.ERRORS.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["text"], r["true"], r["predicted"], r["runner_up"]) for r in rows] == [
+        ("Shares fell.", "business", "sport", "business"), ("A new phone chip.", "tech", "sport", "business")]
+    assert [float(r[key]) for r in rows for key in ("probability", "runner_up_probability")] == \
+        pytest.approx([0.5, 0.25] * 2, abs=1e-4)
+    with paths.PER_CLASS.open() as handle:
         assert list(csv.DictReader(handle)) == [
-            {"text": "Shares fell.", "true": "business", "predicted": "sport", "probability": "0.986703",
-             "runner_up": "business", "runner_up_probability": "0.006648"},
-            {"text": "A new phone chip.", "true": "tech", "predicted": "sport", "probability": "0.986703",
-             "runner_up": "business", "runner_up_probability": "0.006648"}]
-    assert client.download_artifacts(run.info.run_id, "evaluation/errors.csv", str(tmp_path))
+            {"label": "business", "precision": "0.0", "recall": "0.0", "f1": "0.0", "support": "1"},
+            {"label": "sport", "precision": "0.5", "recall": "1.0", "f1": "0.666667", "support": "2"},
+            {"label": "tech", "precision": "0.0", "recall": "0.0", "f1": "0.0", "support": "1"}]
+    for name in ("errors.csv", "per_class.csv", "metrics.json", "confusion_matrix.png", "reliability.png"):
+        logged = client.download_artifacts(run.info.run_id, f"evaluation/{name}", str(tmp_path / "logged"))
+        if name.endswith(".png"):
+            assert open(logged, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+            assert (paths.FIGURES / name).read_bytes() == open(logged, "rb").read()
     logged = client.download_artifacts(run.info.run_id, "evaluation/confusion_matrix.json", str(tmp_path))
     assert json.loads(open(logged).read()) == {"labels": LABELS, "matrix": [[0, 1, 0], [0, 2, 0], [0, 1, 0]]}
 

@@ -24,8 +24,8 @@ def test_unknown_group_option_names_the_group_and_the_choices():
 
 def test_a_bad_value_fails_before_dvc_runs():
     with pytest.raises(PipelineError) as err:
-        dvc_command(["model=tiny", "train.max_epochs=abc"], ROOT / "conf")
-    assert err.value.code == "config-wrong-type" and "train.max_epochs" in err.value.where
+        dvc_command(["model=tiny", "train.global_batch_size=abc"], ROOT / "conf")
+    assert err.value.code == "config-wrong-type" and "train.global_batch_size" in err.value.where
 
 
 def test_front_end_error_is_one_line_and_exit_code_2(tmp_path):

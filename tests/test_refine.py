@@ -1,16 +1,15 @@
 """Evaluate-then-refine: rounds continue from the best weights while the validation gate fails."""
 
+import json
+
 import pytest
 from mlflow.tracking import MlflowClient
-from omegaconf import OmegaConf
 
-from conftest import ROOT
+from conftest import ROOT, resolve_stage
 from pipeline.config.compose import compose_config
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
 from pipeline.evaluation import gate
-from pipeline.gpu.detect import NO_GPU
-from pipeline.gpu.policy import resolve_plan
 from pipeline.stages.preprocess import preprocess
 
 
@@ -31,9 +30,7 @@ def run_training(workdir, monkeypatch, threshold):
                           "refine.extra_epochs=2"], conf_dir=ROOT / "conf")
     if not paths.DATASET.exists():
         preprocess(cfg)
-    plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train)
-    paths.PLAN.write_text(OmegaConf.to_yaml(OmegaConf.create(plan)))
-    return train(cfg, plan), MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    return train(cfg, resolve_stage(cfg)), MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +45,9 @@ def test_unreachable_gate_uses_every_round_as_nested_runs_and_fails(unreachable,
     rounds = summary["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]
     assert [r["lr"] for r in rounds] == pytest.approx([5e-3, 2.5e-3, 1.25e-3])
-    assert summary["gate"] == {"metric": "val/f1", "threshold": 1.0, "value": max(r["score"] for r in rounds),
-                               "passed": False, "refine_rounds": 2}
+    baseline = json.loads((workdir / "reports/baseline.json").read_text())["baseline/val/f1_macro"]
+    assert summary["gate"] == {"metric": "val/f1", "threshold": 1.0, "baseline": baseline,
+                               "value": max(r["score"] for r in rounds), "passed": False, "refine_rounds": 2}
     assert max(r["score"] for r in rounds[1:]) > rounds[0]["score"], f"refinement never improved val/f1: {rounds}"
 
     for child in rounds[1:]:
@@ -73,8 +71,10 @@ def test_gate_that_fails_first_passes_after_refinement_and_stops_there(unreachab
 
 
 def test_failed_gate_stops_the_pipeline_unless_told_to_warn(capsys):
-    verdict = {"metric": "val/f1", "threshold": 0.9, "value": 0.85, "passed": False, "refine_rounds": 2}
-    with pytest.raises(PipelineError, match=r"val/f1 0.85 < 0.9 \(missed by 0.0500\) after 2 refine round") as err:
+    verdict = {"metric": "val/f1", "threshold": 0.9, "baseline": 0.87, "value": 0.85, "passed": False,
+               "refine_rounds": 2}
+    with pytest.raises(PipelineError, match=r"val/f1 0.85 < 0.9 \(missed by 0.0500\) after 2 refine round\(s\); "
+                                            r"the TF-IDF \+ logistic regression baseline scores 0.87") as err:
         gate.enforce(verdict, fail_on_gate=True, exported_to="models/export")
     assert err.value.code == "gate-failed" and "models/export/" in err.value.what
     gate.enforce(verdict, fail_on_gate=False, exported_to="models/export")
@@ -83,9 +83,25 @@ def test_failed_gate_stops_the_pipeline_unless_told_to_warn(capsys):
 
 
 def test_verdict_is_hand_checked_at_the_threshold():
-    threshold = OmegaConf.create({"metric": "val/accuracy", "threshold": 0.8})
-    assert gate.verdict(0.8, threshold, refine_rounds=1) == {"metric": "val/accuracy", "threshold": 0.8, "value": 0.8,
-                                                             "passed": True, "refine_rounds": 1}
+    threshold = {"metric": "val/accuracy", "threshold": 0.8, "baseline": 0.7}
+    assert gate.verdict(0.8, threshold, refine_rounds=1) == {"metric": "val/accuracy", "threshold": 0.8, "baseline": 0.7,
+                                                             "value": 0.8, "passed": True, "refine_rounds": 1}
     assert gate.verdict(0.7999999, threshold, refine_rounds=0)["passed"] is False
     assert gate.as_metrics(gate.verdict(0.75, threshold, 2)) == {"gate/passed": 0.0, "gate/refine_rounds": 2.0,
                                                                  "gate/value": 0.75, "gate/threshold": 0.8}
+
+
+BASELINE = {"baseline/val/f1_macro": 0.873, "baseline/val/accuracy": 0.91}
+
+
+@pytest.mark.parametrize("overrides, source, threshold, baseline, said", [
+    ([], "csv", 0.873, 0.873, "auto on your data"),                  # your data: at least the baseline
+    (["eval.gate.metric=val/accuracy"], "csv", 0.91, 0.91, "auto on your data"),
+    ([], "packaged", 0.9, 0.873, "auto on the packaged set: 0.9"),    # the packaged set: its own level
+    (["eval.gate.threshold=0.5"], "csv", 0.5, 0.873, "eval.gate.threshold=0.5 (set)"),  # a set threshold wins
+    (["eval.gate.threshold=0.95"], "packaged", 0.95, 0.873, "(set)"),
+])
+def test_the_gate_resolves_to_the_set_threshold_else_by_data(compose, overrides, source, threshold, baseline, said):
+    rule = gate.resolve(compose(*overrides).eval.gate, source, BASELINE)
+    assert (rule["threshold"], rule["baseline"]) == (threshold, baseline)
+    assert said in rule["reason"] and "TF-IDF" in rule["reason"]

@@ -15,8 +15,9 @@ from conftest import export_tiny
 from pipeline.core.errors import PipelineError
 from pipeline.evaluation.champion import promotion, score_champion
 from pipeline.evaluation.release import release
-from pipeline.serving.inference import load_folder, predict_texts
+from pipeline.serving.inference import load_folder, model_logits, predict_folder
 from pipeline.serving.pyfunc import log_pyfunc
+from pipeline.serving.text_classifier import TextClassifier
 from pipeline.tracking.registry import CHALLENGER, CHAMPION, current_champion, promote, register
 from pipeline.tracking.registry import model_name as registered_name
 
@@ -30,6 +31,7 @@ def exported(compose, small_frame, tmp_path):
 
 def test_register_sets_challenger_and_the_pyfunc_predicts_like_the_folder(exported, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (exported / "calibration.json").write_text('{"temperature": 3.0}')  # served probabilities are calibrated
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.create_experiment("registry-test")
     runs = [client.create_run(experiment).info.run_id for _ in range(2)]
@@ -44,9 +46,13 @@ def test_register_sets_challenger_and_the_pyfunc_predicts_like_the_folder(export
     mlflow.set_tracking_uri(client.tracking_uri)
     texts = ["Shares rose after the results.", "The striker scored twice."]
     served = mlflow.pyfunc.load_model(f"models:/{NAME}@{CHAMPION}").predict(pd.DataFrame({"text": texts}))
-    local = predict_texts(*load_folder(exported), texts)
+    local = predict_folder(exported, texts)
     assert served["label"].tolist() == local["label"].tolist()
     assert served["score"].tolist() == pytest.approx(local["score"].tolist(), abs=1e-6)
+    by_torch = torch.softmax(torch.from_numpy(model_logits(*load_folder(exported), texts)) / 3.0, dim=1)
+    assert local["score"].tolist() == pytest.approx(by_torch.max(dim=1).values.tolist(), abs=1e-6)
+    onnx = TextClassifier(exported, "onnx").predict(texts)  # the ONNX file alone, as predict serves it
+    assert onnx["score"].tolist() == pytest.approx(local["score"].tolist(), abs=1e-5)
     assert list(local.columns) == ["label", "score", "prob/business", "prob/sport"]
 
 

@@ -11,7 +11,7 @@ import torch
 from omegaconf import OmegaConf
 from transformers import BertConfig, BertForSequenceClassification
 
-from conftest import ROOT
+from conftest import ROOT, card_example
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.models.bpe import train_bpe
@@ -275,9 +275,7 @@ def test_the_model_card_masks_secrets_in_the_config(compose):
 
     cfg = compose("model=tiny", "tracking.uri=http://alice:s3cret@mlflow.example.com",
                   f"data.path='https://example.com/news.csv?token={HF_TOKEN}'")
-    card = model_card(cfg, {"test/f1_macro": 0.9}, {"labels": LABELS, "rows": {"train": 8, "validation": 1, "test": 1}},
-                      {"settings": {"precision": "32-true"}}, {"opset": 17, "max_abs_logit_diff": 0.0,
-                                                               "checked_examples": 2, "tolerance": 1e-4})
+    card = model_card(cfg, **card_example(LABELS))
     assert "s3cret" not in card and HF_TOKEN not in card
     assert "uri: http://alice:***@mlflow.example.com" in card and "path: https://example.com/news.csv?token=***" in card
 

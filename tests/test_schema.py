@@ -17,7 +17,9 @@ COMBINATIONS = [[f"{group}={options[i % len(options)]}" for group, options in GR
 
 # overrides: (error code, the key it names, part of the fix)
 BAD = {
-    ("train.max_epochs=abc",): ("config-wrong-type", "train.max_epochs", "an integer"),
+    ("train.global_batch_size=abc",): ("config-wrong-type", "train.global_batch_size", "an integer"),
+    ("train.max_epochs=abc",): ("config-out-of-range", "train.max_epochs", "-S train.max_epochs=auto"),
+    ("train.max_epochs=0",): ("config-out-of-range", "train.max_epochs", "an integer >= 1, e.g. -S train.max_epochs=3"),
     ("data.labels=abc",): ("config-wrong-type", "data.labels", "a list of strings"),
     ("+train.max_epoch=3",): ("config-unknown-key", "train.max_epoch", "did you mean train.max_epochs?"),
     ("train.max_epoch=3",): ("config-unknown-key", "train.max_epoch", "did you mean train.max_epochs?"),
@@ -62,8 +64,12 @@ def test_only_the_given_sections_are_checked(compose):
     cfg = compose()
     cfg.train.max_epochs = "abc"
     validate(cfg, ["data", "model", "seed"])
-    with pytest.raises(PipelineError, match="train.max_epochs"):
+    with pytest.raises(PipelineError, match=r"train.max_epochs is 'abc', must be auto or an integer >= 1"):
         validate(cfg, ["train"])
+    cfg.train.max_epochs, cfg.eval.gate.threshold = 3, 1.5
+    validate(cfg, ["train"])
+    with pytest.raises(PipelineError, match=r"eval.gate.threshold is 1.5, must be auto or a number >= 0 and <= 1"):
+        validate(cfg, ["eval"])
 
 
 def test_interpolations_are_resolved_before_checking():
@@ -77,13 +83,13 @@ def test_interpolations_are_resolved_before_checking():
 
 def test_a_stage_given_a_bad_value_prints_one_line_exits_2_and_writes_nothing(compose, tmp_path):
     cfg = compose()
-    cfg.train.max_epochs = "abc"  # what `dvc exp run -S train.max_epochs=abc` writes
+    cfg.train.global_batch_size = "abc"  # what `dvc exp run -S train.global_batch_size=abc` writes
     (tmp_path / "params.yaml").write_text(OmegaConf.to_yaml(cfg))
     result = run([sys.executable, "-m", "pipeline.stages.resolve"], tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error[config-wrong-type]: train.max_epochs is 'abc', expected an integer [params.yaml train.max_epochs] "
-        "-> fix: set train.max_epochs to an integer"]
+        "error[config-wrong-type]: train.global_batch_size is 'abc', expected an integer "
+        "[params.yaml train.global_batch_size] -> fix: set train.global_batch_size to an integer"]
     assert [path.name for path in tmp_path.iterdir()] == ["params.yaml"]
 
 

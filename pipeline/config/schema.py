@@ -116,7 +116,7 @@ class Finetune:
 
 @dataclass
 class Train:
-    max_epochs: int = rule(ge=1)
+    max_epochs: Any = MISSING                                   # "auto" (resolve sizes it to the data) or a number >= 1
     global_batch_size: int = rule(ge=1)
     lr: float = rule(gt=0)
     weight_decay: float = rule(ge=0)
@@ -160,7 +160,7 @@ class Pretrain:
 @dataclass
 class Gate:
     metric: str = rule(choices=("val/f1", "val/accuracy"))
-    threshold: float = rule(ge=0, le=1)
+    threshold: Any = MISSING                                    # "auto" (resolve picks it) or a number in [0, 1]
 
 
 @dataclass
@@ -286,18 +286,29 @@ def _check_lora(finetune: DictConfig, source: str) -> None:
                             f"{source} finetune.{needed[0]}", "pick the lora option: -S finetune=lora")
 
 
+def _check_auto_or_number(key: str, value: Any, source: str, example: str, integer: bool = True,
+                          low: float = 1, high: float | None = None) -> None:
+    """`value` is "auto" or a number (an integer if `integer`) within [low, high]."""
+    if value is None:
+        raise _missing(key, source)
+    kinds = (int,) if integer else (int, float)
+    number = type(value) in kinds and value >= low and (high is None or value <= high)
+    if value != "auto" and not number:
+        bound = f"{'an integer' if integer else 'a number'} >= {low:g}" + (f" and <= {high:g}" if high is not None else "")
+        raise PipelineError("config-out-of-range", f"{key} is {_show(value)}, must be auto or {bound}", f"{source} {key}",
+                            f"set -S {key}=auto or {bound}, e.g. -S {key}={example}")
+
+
 def _check_strategy(strategy: DictConfig, source: str) -> None:
-    devices = strategy.devices
-    if devices != "auto" and not (type(devices) is int and devices >= 1):
-        raise PipelineError("config-out-of-range", f"strategy.devices is {_show(devices)}, must be auto or a number >= 1",
-                            f"{source} strategy.devices", "set -S strategy.devices=auto or -S strategy.devices=2")
+    _check_auto_or_number("strategy.devices", strategy.devices, source, "2")
     needed = {"fsdp": "sharding", "deepspeed": "stage"}.get(strategy.name)
     if needed and strategy[needed] is None:
         raise PipelineError("config-missing-value", f"strategy.name={strategy.name} needs strategy.{needed}",
                             f"{source} strategy.{needed}", f"pick the option: -S strategy={strategy.name}")
 
 
-def _check_class_weights(train: DictConfig, source: str) -> None:
+def _check_train(train: DictConfig, source: str) -> None:
+    _check_auto_or_number("train.max_epochs", train.max_epochs, source, "3")
     weights = train.class_weights
     if weights in ("none", "balanced"):
         return
@@ -315,8 +326,12 @@ def _check_export(export: DictConfig, source: str) -> None:
                             "serve with -S export.serve_with=onnx, or leave export.quantize=none")
 
 
+def _check_gate(evaluation: DictConfig, source: str) -> None:
+    _check_auto_or_number("eval.gate.threshold", evaluation.gate.threshold, source, "0.85", integer=False, low=0, high=1)
+
+
 CROSS_CHECKS = {"model": _check_sequence_length, "data": _check_split_sizes, "finetune": _check_lora,
-                "strategy": _check_strategy, "export": _check_export, "train": _check_class_weights}
+                "strategy": _check_strategy, "export": _check_export, "train": _check_train, "eval": _check_gate}
 
 
 def unknown_key(key: str, source: str) -> PipelineError:

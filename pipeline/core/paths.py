@@ -21,6 +21,12 @@ TRAINED_PLAN = TRAINED / "plan.yaml"  # the plan as trained: resolve's, with any
 PLOTS = Path("reports/plots")
 CONFUSION = PLOTS / "confusion.csv"
 ERRORS = Path("reports/errors.csv")
+PER_CLASS = Path("reports/per_class.csv")
+FIGURES = Path("reports/figures")
+CONFUSION_PNG = FIGURES / "confusion_matrix.png"
+RELIABILITY_PNG = FIGURES / "reliability.png"
+BASELINE = Path("reports/baseline.json")
+SUSPECT_LABELS = Path("reports/suspect_labels.csv")
 METRICS = Path("reports/metrics.json")
 EXPORT = Path("models/export")
 REGISTRY = Path("reports/registry.json")
@@ -28,7 +34,8 @@ RETRAIN_RUN = "PIPELINE_RETRAIN_RUN"  # environment variable: pipeline.retrain's
 
 # The stage that writes each output (a file, or a folder and everything in it).
 WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "preprocess", PLAN: "resolve",
-              PRETRAINED: "pretrain", TRAINED: "train", METRICS: "evaluate", CONFUSION: "evaluate", ERRORS: "evaluate",
+              BASELINE: "baseline", SUSPECT_LABELS: "baseline", PRETRAINED: "pretrain", TRAINED: "train",
+              METRICS: "evaluate", CONFUSION: "evaluate", ERRORS: "evaluate", PER_CLASS: "evaluate", FIGURES: "evaluate",
               EXPORT: "export", REGISTRY: "export"}
 
 

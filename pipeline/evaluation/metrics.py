@@ -49,6 +49,14 @@ def f1_interval(preds: torch.Tensor, targets: torch.Tensor, n: int, rounds: int 
     return {"test/f1_macro_low": round(low, 6), "test/f1_macro_high": round(high, 6)}
 
 
+def per_class(metrics: dict[str, float], targets: torch.Tensor, labels: list[str]) -> list[dict]:
+    """One row per label: its test precision, recall and F1 (from `classification_metrics`) and support (its
+    test rows)."""
+    support = torch.bincount(targets, minlength=len(labels)).tolist()
+    return [{"label": label, **{name: metrics[f"test/{name}/{metric_safe(label)}"] for name in ("precision", "recall", "f1")},
+             "support": rows} for label, rows in zip(labels, support)]
+
+
 def confusion(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict:
     """The confusion matrix: matrix[true][predicted] counts, rows and columns in label order."""
     return {"labels": labels, "matrix": multiclass_confusion_matrix(preds, targets, len(labels)).tolist()}

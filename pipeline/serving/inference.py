@@ -18,7 +18,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 import pipeline.models.lstm  # noqa: F401  (registers the lstm baseline with the Auto classes)
 from pipeline.models.safe_load import load_pretrained
-from pipeline.serving.text_classifier import Encode, TextClassifier, logits, probabilities_frame, softmax, torch_forward
+from pipeline.serving.text_classifier import (Encode, TextClassifier, calibrated, logits, probabilities_frame,
+                                              saved_temperature, torch_forward)
 
 
 def load_model(folder: Path | str, trust_remote_code: bool = False):
@@ -71,6 +72,9 @@ def predicted_ids(model, tokenizer: PreTrainedTokenizerBase, texts: list[str], d
     return torch.from_numpy(model_logits(model, tokenizer, texts, device).argmax(axis=1))
 
 
-def predict_texts(model, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> pd.DataFrame:
-    """Predictions for `texts` with a PyTorch model on the CPU."""
-    return probabilities_frame(softmax(model_logits(model, tokenizer, texts)), label_names(model.config))
+def predict_folder(folder: Path | str, texts: list[str], trust_remote_code: bool = False) -> pd.DataFrame:
+    """Predictions for `texts` with an exported folder's PyTorch model on the CPU, calibrated by its
+    temperature."""
+    model, tokenizer = load_folder(folder, trust_remote_code)
+    return probabilities_frame(calibrated(model_logits(model, tokenizer, texts), saved_temperature(folder)),
+                               label_names(model.config))

@@ -4,8 +4,9 @@ onnxruntime (the default) or torch and transformers.
 
 The one inference path: texts are tokenized BATCH at a time (padded to the batch's longest, cut at the
 tokenizer's model_max_length, as preprocess tokenized them), a forward function turns each batch into
-logits, and a softmax gives each label's probability. evaluate, predict, the ONNX parity check, champion
-scoring and the served model all go through `logits`.
+logits, and a softmax of the logits divided by the folder's calibration temperature (calibration.json,
+fitted on the validation split by evaluate; 1 without it) gives each label's probability. evaluate, predict,
+the ONNX parity check, champion scoring and the served model all go through `logits`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ Batch = dict[str, np.ndarray]           # input_ids, attention_mask (and token_t
 Encode = Callable[[list[str]], Batch]   # texts -> a padded, truncated batch
 Forward = Callable[[Batch], np.ndarray]  # a batch -> its logits
 BACKENDS = ("onnx", "pytorch")
+CALIBRATION_FILE = "calibration.json"  # {"temperature": T}: probabilities are softmax(logits / T)
 
 
 def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:
@@ -33,6 +35,17 @@ def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) 
 def softmax(values: np.ndarray) -> np.ndarray:
     exp = np.exp(values - values.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def saved_temperature(folder: Path | str) -> float:
+    """The calibration temperature saved in an exported folder; 1.0 (the raw softmax) without one."""
+    path = Path(folder) / CALIBRATION_FILE
+    return float(json.loads(path.read_text(encoding="utf-8"))["temperature"]) if path.is_file() else 1.0
+
+
+def calibrated(values: np.ndarray, temperature: float) -> np.ndarray:
+    """Each label's probability from logits, calibrated by `temperature` (the same predicted label)."""
+    return softmax(values / temperature)
 
 
 def probabilities_frame(probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
@@ -117,6 +130,7 @@ class TextClassifier:
         names = config.get("id2label") or {}  # transformers leaves out its defaults, LABEL_0, LABEL_1, ...
         self.labels = [names.get(str(i), f"LABEL_{i}") for i in range(len(names) or config.get("num_labels", 2))]
         self.encode = tokenizer_encode(folder)
+        self.temperature = saved_temperature(folder)
         self.forward = onnx_forward(onnx_session(folder / onnx_file)) if backend == "onnx" else \
             torch_forward(_load_torch(folder))
 
@@ -124,7 +138,7 @@ class TextClassifier:
         return logits(self.forward, self.encode, texts, len(self.labels))
 
     def predict(self, texts: list[str]) -> pd.DataFrame:
-        return probabilities_frame(softmax(self.logits(texts)), self.labels)
+        return probabilities_frame(calibrated(self.logits(texts), self.temperature), self.labels)
 
 
 def _load_torch(folder: Path):

@@ -1,28 +1,32 @@
-"""Stage evaluate: the only reader of the test split; metrics and the error report (every misclassified test
-example) to reports/ and to the training run.
+"""Stage evaluate: the transformer's test metrics (with a bootstrap interval and calibration) beside the
+classical baseline's, and a report for a person to act on (evaluation.report), to reports/ and the training
+run.
 
-It also scores the current registry champion on the same test split, so export can decide promotion.
+The calibration temperature is fitted on the validation split; export ships it, so every serving path
+returns the calibrated probabilities. It also scores the current registry champion on the same test split,
+so export can decide promotion.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from transformers import AutoTokenizer
 
 from pipeline.config.params import load_params
 from pipeline.core import paths
-from pipeline.core.atomic import write_csv, write_json
+from pipeline.core.atomic import write_json
 from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_json, read_yaml, training_summary
 from pipeline.data.loader import split_examples
-from pipeline.evaluation import errors, gate
-from pipeline.evaluation.baseline import tfidf_baseline
+from pipeline.evaluation import gate
+from pipeline.evaluation.calibration import calibration_metrics, fit_temperature
 from pipeline.evaluation.champion import score_champion
-from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows, f1_interval
+from pipeline.evaluation.metrics import classification_metrics, f1_interval
+from pipeline.evaluation.report import FILES, write_report
 from pipeline.models.safe_load import load_pretrained
 from pipeline.serving.inference import load_model, model_logits
-from pipeline.serving.text_classifier import softmax
 from pipeline.tracking.registry import model_name
 from pipeline.tracking.store import log_evaluation, training_client
 
@@ -30,22 +34,21 @@ from pipeline.tracking.store import log_evaluation, training_client
 def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     labels, training = read_json(paths.LABELS), training_summary()
     mlflow = training_client(cfg.tracking, training)
-    texts, targets = split_examples("test")
     trust = cfg.model.trust_remote_code
     model, tokenizer = load_model(paths.TRAINED, trust), load_pretrained(AutoTokenizer, paths.TOKENIZER, trust)
-    probs = softmax(model_logits(model, tokenizer, texts, device))
-    preds = torch.from_numpy(probs.argmax(axis=1))
-    baseline = tfidf_baseline(split_examples("train"), split_examples("validation"), (texts, targets), len(labels))
+    (texts, targets), (val_texts, val_targets) = split_examples("test"), split_examples("validation")
+    logits = model_logits(model, tokenizer, texts, device)
+    temperature = fit_temperature(model_logits(model, tokenizer, val_texts, device), val_targets.numpy())
+    preds = torch.from_numpy(np.argmax(logits, axis=1))
     metrics = {**classification_metrics(preds, targets, labels), **f1_interval(preds, targets, len(labels)),
-               **baseline, **gate.as_metrics(training["gate"]),
+               **calibration_metrics(logits, targets.numpy(), temperature), **read_json(paths.BASELINE),
+               **gate.as_metrics(training["gate"]),
                **score_champion(mlflow, model_name(cfg.registry, cfg.data), texts, targets, labels)}
     write_json(paths.METRICS, metrics)
-    write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))
-    write_csv(paths.ERRORS, errors.misclassified(texts, targets, probs, labels), errors.FIELDS)
-
+    matrix = write_report(texts, targets, logits, labels, metrics)
     log_evaluation(mlflow, training["mlflow_run_id"], metrics,
-                   files={str(paths.METRICS): "evaluation", str(paths.ERRORS): "evaluation"},
-                   artifacts={"evaluation/confusion_matrix.json": confusion(preds, targets, labels)})
+                   files={str(path): "evaluation" for path in (paths.METRICS, *FILES)},
+                   artifacts={"evaluation/confusion_matrix.json": matrix})
     return metrics
 
 
@@ -53,7 +56,10 @@ def main() -> None:
     cfg = load_params("model", "data", "tracking", "registry")
     device = "cuda" if read_yaml(paths.PLAN)["settings"]["accelerator"] == "gpu" else "cpu"
     metrics = evaluate(cfg, device)
-    print(f"evaluate: test/accuracy {metrics['test/accuracy']}, test/f1_macro {metrics['test/f1_macro']}")
+    print(f"evaluate: test/accuracy {metrics['test/accuracy']}, test/f1_macro {metrics['test/f1_macro']} "
+          f"({metrics['test/f1_macro_low']} to {metrics['test/f1_macro_high']}); TF-IDF baseline "
+          f"{metrics['baseline/test/f1_macro']}; ECE {metrics['test/ece']} -> {metrics['test/ece_calibrated']} at "
+          f"temperature {metrics['calibration/temperature']}; report: {paths.ERRORS}, {paths.FIGURES}/")
 
 
 if __name__ == "__main__":

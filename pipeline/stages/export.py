@@ -1,4 +1,5 @@
-"""Stage export: the best model as a Hugging Face folder, ONNX and a model card; registered in MLflow.
+"""Stage export: the best model as a Hugging Face folder, ONNX, its calibration and a model card; registered
+in MLflow.
 
 Each training run is registered once (a re-run of export registers nothing new); the new version gets the
 alias `challenger`, and `champion` moves to it only if it earned it
@@ -22,8 +23,9 @@ from pipeline.evaluation import gate
 from pipeline.evaluation import quantization
 from pipeline.evaluation.release import describe, release
 from pipeline.models.safe_load import load_pretrained
-from pipeline.serving.model_card import model_card
+from pipeline.evaluation.model_card import model_card
 from pipeline.serving.onnx_export import export_onnx
+from pipeline.serving.text_classifier import CALIBRATION_FILE
 from pipeline.tracking.registry import model_name
 from pipeline.tracking.store import log_evaluation, training_client
 
@@ -43,6 +45,7 @@ def export(cfg: DictConfig) -> tuple[dict, dict | None]:
             shutil.copy2(paths.TRAINED / name, out / name)
         shutil.copytree(paths.TOKENIZER, out, dirs_exist_ok=True)
         shutil.copy2(paths.LABELS, out / paths.LABELS.name)
+        write_json(out / CALIBRATION_FILE, {"temperature": metrics["calibration/temperature"]})  # fitted by evaluate
         onnx_check = export_onnx(paths.TRAINED, tokenizer, out / "model.onnx", split_texts("validation")[:PARITY_EXAMPLES],
                                  trust)
         write_json(out / "onnx_check.json", onnx_check)

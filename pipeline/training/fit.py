@@ -93,9 +93,9 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
     # Round 0, then refinement rounds while the gate fails: each continues from the best weights so far
     # with a smaller learning rate, as a nested MLflow run. Only the validation split decides.
     started = time.perf_counter()
-    best = fit_round(session, logger, Round(0, cfg.train.lr, cfg.train.max_epochs, logger.run_id))
+    best = fit_round(session, logger, Round(0, cfg.train.lr, settings["max_epochs"], logger.run_id))
     rounds = [best]
-    while not gate.passes(best.score, cfg.eval.gate) and len(rounds) <= cfg.refine.max_rounds:
+    while not gate.passes(best.score, plan["gate"]) and len(rounds) <= cfg.refine.max_rounds:
         index = len(rounds)
         module.load_state_dict(best.state_dict)
         lr = cfg.train.lr * cfg.refine.lr_factor ** index
@@ -106,7 +106,7 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
         best = max(best, result, key=lambda r: r.score)
     module.load_state_dict(best.state_dict)
 
-    verdict = gate.verdict(best.score, cfg.eval.gate, refine_rounds=len(rounds) - 1)
+    verdict = gate.verdict(best.score, plan["gate"], refine_rounds=len(rounds) - 1)
     summary = {"started_from": str(pretrained or cfg.model.path or cfg.model.source),
                "finetune": cfg.finetune.mode, "parameters": counts,
                "fit_seconds": round(time.perf_counter() - started, 1), "best_round": best.index,

@@ -6,6 +6,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core.redact import redact
+from pipeline.evaluation.metrics import metric_safe
 
 
 def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict, int8: dict | None = None) -> str:
@@ -22,8 +23,20 @@ Rows used (train / validation / test): {stats["rows"]["train"]} / {stats["rows"]
 
 ## Test metrics
 {_interval(metrics, stats["rows"]["test"])}
-The misclassified test examples, with the runner-up label: `reports/errors.csv` in the project that made this
-model, and `evaluation/errors.csv` in its MLflow run.
+{_calibration(metrics)}
+Per class (support: test rows of the label):
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{_per_class(metrics, stats)}
+
+The error report, in the project that made this model (`reports/`) and in its MLflow run (`evaluation/`):
+[errors.csv](evaluation/errors.csv) (every misclassified test example, with the runner-up label),
+[per_class.csv](evaluation/per_class.csv), [confusion_matrix.png](evaluation/confusion_matrix.png),
+[reliability.png](evaluation/reliability.png); and `reports/suspect_labels.csv`, the training examples whose
+label the baseline doubts.
+
+{_gate(plan)}
 
 | metric | value |
 |---|---|
@@ -37,6 +50,9 @@ classifier = pipeline("text-classification", model="path/to/this/folder")
 classifier("Shares rose after the results.")
 ```
 
+transformers' pipeline gives the raw softmax; the calibrated probabilities are softmax(logits / temperature),
+with the temperature in `calibration.json`, as the registered model and `python -m pipeline.predict` return them.
+
 ONNX: `model.onnx` (opset {onnx_check["opset"]}, dynamic batch and sequence axes); ONNX Runtime matches
 PyTorch within {onnx_check["max_abs_logit_diff"]:.1e} (max |logit difference| on {onnx_check["checked_examples"]}
 validation texts; tolerance {onnx_check["tolerance"]}).
@@ -49,6 +65,8 @@ batch after CUDA ran out of memory):
 ```yaml
 {yaml.safe_dump({"settings": plan["settings"], "adjustments": plan.get("adjustments", [])}, sort_keys=False).strip()}
 ```
+
+Epochs: {plan["reasons"]["max_epochs"]}.
 
 ## Config that made it
 
@@ -79,3 +97,22 @@ def _interval(metrics: dict, rows: int) -> str:
     return (f"\nTest macro F1 {metrics['test/f1_macro']}, 95 % bootstrap interval {metrics['test/f1_macro_low']} to "
             f"{metrics['test/f1_macro_high']} ({rows} test rows): a difference between two models smaller than this "
             f"range may be noise.{baseline}\n")
+
+
+def _calibration(metrics: dict) -> str:
+    return (f"Probabilities are calibrated by temperature scaling: temperature {metrics['calibration/temperature']}, "
+            f"fitted on the validation split (`calibration.json`). Expected calibration error on the test split: "
+            f"{metrics['test/ece']} with the raw softmax, {metrics['test/ece_calibrated']} calibrated (0 means a "
+            f"predicted probability of p is right a share p of the time).\n")
+
+
+def _per_class(metrics: dict, stats: dict) -> str:
+    support = stats["rows_per_label"]["test"]
+    return "\n".join(f"| {label} | " + " | ".join(str(metrics[f"test/{name}/{metric_safe(label)}"])
+                                                 for name in ("precision", "recall", "f1")) +
+                     f" | {support.get(label, 0)} |" for label in stats["labels"])
+
+
+def _gate(plan: dict) -> str:
+    rule = plan["gate"]
+    return f"Quality gate (validation split): {rule['metric']} >= {rule['threshold']}; {rule['reason']}."

@@ -1,0 +1,42 @@
+"""Stage baseline: a classical model on the same split, in seconds. TF-IDF + logistic regression's
+validation and test scores (reports/baseline.json: evaluate reports them beside the transformer's, resolve
+makes the validation score the default gate for data other than the packaged set) and the training examples
+whose label it doubts (reports/suspect_labels.csv, a report only).
+
+The gate and training never see the test split; this stage reads it for the baseline's own score.
+"""
+
+from __future__ import annotations
+
+from pipeline.config.params import load_params
+from pipeline.core import paths
+from pipeline.core.atomic import write_csv, write_json
+from pipeline.core.errors import run_main
+from pipeline.core.outputs import read_json
+from pipeline.data.loader import split_examples
+from pipeline.evaluation.baseline import tfidf_baseline
+from pipeline.evaluation.suspects import FIELDS, suspect_labels
+
+
+def baseline(seed: int) -> tuple[dict, list[dict] | None]:
+    """Write reports/baseline.json and reports/suspect_labels.csv; returns (scores, suspects: None where a
+    label has too few training rows to check, and then the CSV has only its header)."""
+    labels = read_json(paths.LABELS)
+    train, validation, test = (split_examples(split) for split in ("train", "validation", "test"))
+    scores = tfidf_baseline(train, validation, test, len(labels))
+    suspects = suspect_labels(*train, labels, seed)
+    write_csv(paths.SUSPECT_LABELS, suspects or [], FIELDS)
+    write_json(paths.BASELINE, scores)
+    return scores, suspects
+
+
+def main() -> None:
+    scores, suspects = baseline(load_params("seed").seed)
+    doubted = (f"{len(suspects)} training label(s) look wrong" if suspects is not None else
+               "labels not checked (a label has fewer than 2 training rows)")
+    print(f"baseline: TF-IDF + logistic regression val macro F1 {scores['baseline/val/f1_macro']}, test "
+          f"{scores['baseline/test/f1_macro']}; {doubted}: {paths.SUSPECT_LABELS}")
+
+
+if __name__ == "__main__":
+    run_main(main)

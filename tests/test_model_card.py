@@ -1,0 +1,22 @@
+"""The model card says how good the model is in a way a person can act on: the interval, calibration,
+per-class support, which gate applied and why, and where the error report is."""
+
+from conftest import card_example
+from pipeline.evaluation.model_card import model_card
+
+LABELS = ["business", "sport", "tech"]
+
+
+def test_the_card_shows_interval_calibration_support_gate_and_links_the_error_report(compose):
+    card = model_card(compose("model=tiny", "data=csv"), **card_example(LABELS))
+    assert "Test macro F1 0.912, 95 % bootstrap interval 0.871 to 0.948 (10 test rows)" in card
+    assert "baseline fitted on the same training split scores 0.843" in card
+    assert "temperature 1.73, fitted on the validation split" in card
+    assert "0.061 with the raw softmax, 0.018 calibrated" in card
+    assert "| business | 0.9 | 0.8 | 0.847059 | 10 |" in card and "| tech | 0.9 | 0.8 | 0.847059 | 4 |" in card
+    assert "Quality gate (validation split): val/f1 >= 0.85; eval.gate.threshold=auto on your data" in card
+    assert "Epochs: train.max_epochs=auto: a small set." in card
+    for link in ("[errors.csv](evaluation/errors.csv)", "[per_class.csv](evaluation/per_class.csv)",
+                 "[confusion_matrix.png](evaluation/confusion_matrix.png)", "[reliability.png](evaluation/reliability.png)",
+                 "reports/suspect_labels.csv"):
+        assert link in card

@@ -1,0 +1,29 @@
+"""Suspect labels: training examples whose given label the out-of-fold baseline strongly disagrees with."""
+
+import torch
+
+from pipeline.evaluation.suspects import suspect_labels
+
+LABELS = ["business", "sports"]
+
+
+def test_flipped_labels_are_flagged_and_nothing_is_dropped(small_frame):
+    frame = small_frame[small_frame["label"].isin(LABELS)].reset_index(drop=True)  # 40 business, 40 sports articles
+    texts = frame["text"].tolist()
+    targets = torch.tensor([LABELS.index(label) for label in frame["label"]])
+    flipped = [3, 17, 45, 60]  # two of each topic given the other topic's label
+    given = targets.clone()
+    given[flipped] = 1 - given[flipped]
+    rows = suspect_labels(texts, given, LABELS, seed=0)
+    found = {texts.index(row["text"]) for row in rows}
+    assert set(flipped) <= found and len(found) <= len(flipped) + 2
+    for row in rows:
+        i = texts.index(row["text"])
+        assert row["given"] == LABELS[given[i]] and row["suggested"] == LABELS[targets[i]]
+        assert row["given_probability"] < 0.5 < row["suggested_probability"]
+    assert [row["given_probability"] for row in rows] == sorted(row["given_probability"] for row in rows)
+    assert len(texts) == 80 and len(given) == 80  # the data is not changed
+
+
+def test_a_label_with_one_training_row_cannot_be_checked():
+    assert suspect_labels(["a b", "c d", "c e"], torch.tensor([0, 1, 1]), LABELS, seed=0) is None

@@ -115,3 +115,17 @@ def test_hub_model_offline_says_how_to_use_a_local_folder(tmp_path, compose, sma
     assert "cannot load 'bert-base-uncased' from the Hugging Face hub" in message
     assert "-S model.source=local -S model.path=" in message
     assert not Path(tmp_path / "data/processed").exists()
+
+
+def test_lora_on_every_linear_layer_adapts_the_feed_forward_layers_too(minilm, compose):
+    cfg, tokenizer, _ = minilm
+    lora = compose("finetune=lora", "finetune.targets=all_linear").finetune
+    model = apply_finetune(build_model(cfg.model, LABELS, tokenizer), lora, cfg.model.arch)
+    adapted = {name.split(".lora_A")[0].rsplit(".", 1)[-1] for name, _ in model.named_parameters() if ".lora_A" in name}
+    assert {"query", "key", "value", "dense"} <= adapted  # dense: attention output, intermediate, output, pooler
+    assert not any(".lora_A" in name and "classifier" in name for name, _ in model.named_parameters())
+    # r (10 h + 2 i) per layer: 8 x (3,840 + 3,072) x 6 = 331,776 adapter weights, + the pooler's 8 x 768 and the head
+    h, i, r = cfg.model.arch.hidden_size, cfg.model.arch.intermediate_size, lora.r
+    assert parameter_counts(model)["trainable"] == 331_776 + r * 2 * h + (h * len(LABELS) + len(LABELS))
+    assert parameter_counts(model)["trainable"] <= trainable_parameters(cfg.model.arch, lora)
+    assert i == 1536 and h == 384

@@ -69,6 +69,7 @@ class Arch:
     config: Optional[Dict[str, Any]] = None                     # family-specific transformers settings
     embedding_dim: Optional[int] = rule(None, ge=1)             # lstm
     dropout: Optional[float] = rule(None, ge=0, lt=1)
+    targets: Optional[str] = rule(None, choices=("attention", "all_linear"))
     head_modules: Optional[List[str]] = None
     lora_targets: Optional[List[str]] = None
 
@@ -112,6 +113,7 @@ class Finetune:
     r: Optional[int] = rule(None, ge=1)                         # lora
     alpha: Optional[int] = rule(None, ge=1)
     dropout: Optional[float] = rule(None, ge=0, lt=1)
+    targets: Optional[str] = rule(None, choices=("attention", "all_linear"))
 
 
 @dataclass
@@ -280,7 +282,7 @@ def _check_split_sizes(data: DictConfig, source: str) -> None:
 
 
 def _check_lora(finetune: DictConfig, source: str) -> None:
-    needed = [key for key in ("r", "alpha", "dropout") if finetune[key] is None]
+    needed = [key for key in ("r", "alpha", "dropout", "targets") if finetune[key] is None]
     if finetune.mode == "lora" and needed:
         raise PipelineError("config-missing-value", f"finetune.mode=lora needs finetune.{needed[0]}",
                             f"{source} finetune.{needed[0]}", "pick the lora option: -S finetune=lora")

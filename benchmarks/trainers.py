@@ -52,7 +52,7 @@ MODEL_INPUTS = ["input_ids", "token_type_ids", "attention_mask", "labels"]
 def prepare(clone: Path, overrides: list[str], train_size: int | None) -> None:
     """Compose params.yaml with `overrides`, run the stages before train and keep the first `train_size` examples."""
     compose_params(clone, overrides)
-    for name in ("validate_env", "preprocess", "resolve"):
+    for name in ("validate_env", "preprocess", "baseline", "resolve"):
         stage(clone, name)
     plan = yaml.safe_load((clone / "reports/plan.yaml").read_text())["settings"]
     expected = {"micro_batch_size": BATCH, "accumulate_grad_batches": 1, "precision": "32-true", "accelerator": "cpu"}

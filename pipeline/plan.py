@@ -1,7 +1,8 @@
 """`python -m pipeline.plan gpu=rtx3090 model=bert [model.max_seq_len=512 ...]`
 
-Prints the resolved plan (settings, reasons, memory breakdown) as YAML for any catalog card,
-offline and without that hardware; gpu=auto/cpu plan for this machine.
+Prints the resolved hardware plan (settings, reasons, memory breakdown) as YAML for any catalog card,
+offline and without that hardware; gpu=auto/cpu plan for this machine. The epoch budget and the quality
+gate depend on the data: resolve decides them in the pipeline (reports/budget.yaml).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pipeline.gpu.policy import resolve_plan
 
 
 def plan_for(cfg: DictConfig) -> dict:
-    """The plan resolve would write; a named card is planned without needing it (plan-only)."""
+    """The plan resolve would write to reports/plan.yaml; a named card is planned without needing it (plan-only)."""
     if cfg.gpu.profile in ("auto", "cpu"):
         return resolve_plan(environment_report(load_catalog()), cfg.gpu, cfg.model, cfg.train, cfg.finetune,
                             cfg.strategy)

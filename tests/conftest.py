@@ -60,22 +60,23 @@ def train_stage(cfg, preprocess_cfg=None) -> dict:
 
 
 def resolve_stage(cfg) -> dict:
-    """The plan resolve writes on the CPU for `cfg` (data preprocessed in the working directory), after the
-    baseline stage if it has not run here; written to reports/plan.yaml."""
+    """The plan train follows on the CPU for `cfg` (data preprocessed in the working directory), after the
+    baseline stage if it has not run here; written as resolve writes it (reports/plan.yaml, budget.yaml)."""
     from pipeline.core import paths
     from pipeline.core.atomic import write_yaml
     from pipeline.core.outputs import read_json
     from pipeline.gpu.detect import NO_GPU
     from pipeline.gpu.policy import resolve_plan
     from pipeline.stages.baseline import baseline
-    from pipeline.training.budget import plan_for_data
+    from pipeline.training.budget import budget, with_budget
 
     if not paths.BASELINE.exists():
         baseline(cfg.seed)
     plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
-    plan = plan_for_data(plan, cfg, read_json(paths.DATA_STATS)["rows"]["train"], read_json(paths.BASELINE))
+    decided = budget(cfg, read_json(paths.DATA_STATS)["rows"]["train"], read_json(paths.BASELINE))
     write_yaml(paths.PLAN, plan)
-    return plan
+    write_yaml(paths.BUDGET, decided)
+    return with_budget(plan, decided)
 
 
 def export_tiny(compose, texts: list[str], folder: Path, labels: list[str]) -> Path:
@@ -208,4 +209,7 @@ def card_example(labels: list[str]) -> dict:
                      "reason": "eval.gate.threshold=auto on your data: the TF-IDF + logistic regression baseline's "
                                "val/f1 is 0.85"}}
     onnx_check = {"opset": 17, "max_abs_logit_diff": 0.0, "checked_examples": 2, "tolerance": 1e-4}
-    return {"metrics": metrics, "stats": stats, "plan": plan, "onnx_check": onnx_check}
+    rows = [{"label": label, "precision": "0.9", "recall": "0.8", "f1": "0.847059", "support": str(10 - 3 * i)}
+            for i, label in enumerate(labels)]  # as export reads reports/per_class.csv
+    return {"metrics": metrics, "stats": stats, "plan": plan, "onnx_check": onnx_check, "per_class": rows,
+            "run_id": "0123abcd"}

@@ -17,7 +17,7 @@ from pipeline.training.budget import epoch_budget
 def test_auto_sizes_the_epochs_to_the_training_rows(rows, model_epochs, epochs, said):
     planned, reason = epoch_budget("auto", model_epochs, rows, 16, patience=2)
     assert planned == epochs
-    assert said in reason and "early stopping after 2 epochs without a better validation score" in reason
+    assert said in reason and "early stopping after 2 epoch(s) without a better validation score" in reason
 
 
 def test_a_number_is_kept_as_set():

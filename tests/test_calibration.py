@@ -40,3 +40,5 @@ def test_a_calibrated_model_keeps_a_temperature_near_one():
     logits, targets = over_confident(4000, seed=2, scale=1.0)
     assert fit_temperature(logits, targets) == pytest.approx(1.0, rel=0.1)
     assert fit_temperature(logits[:0], targets[:0]) == 1.0  # no rows: no change
+    right = logits.argmax(axis=1)
+    assert fit_temperature(logits, right) == 1.0  # no wrong prediction: nothing to calibrate against

@@ -185,3 +185,12 @@ def test_the_tfidf_baseline_scores_bbc_news_as_linear_models_are_known_to(bbc_fr
     parts = [(texts[a:b], ids[a:b]) for a, b in ((0, 1780), (1780, 2000), (2000, len(texts)))]
     scores = tfidf_baseline(*parts, len(labels))
     assert scores["baseline/val/f1_macro"] > 0.94 and scores["baseline/test/f1_macro"] > 0.94
+
+
+def test_figures_take_any_label_text_and_many_labels(tmp_path):
+    from pipeline.evaluation.figures import confusion_png
+
+    labels = ["a$\\foo$b", "100%", *[f"intent_{i}" for i in range(75)]]  # mathtext-like and 77 labels
+    matrix = [[int(i == j) for j in range(len(labels))] for i in range(len(labels))]
+    confusion_png(matrix, labels, tmp_path / "confusion.png")
+    assert (tmp_path / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

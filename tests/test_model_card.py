@@ -16,7 +16,13 @@ def test_the_card_shows_interval_calibration_support_gate_and_links_the_error_re
     assert "| business | 0.9 | 0.8 | 0.847059 | 10 |" in card and "| tech | 0.9 | 0.8 | 0.847059 | 4 |" in card
     assert "Quality gate (validation split): val/f1 >= 0.85; eval.gate.threshold=auto on your data" in card
     assert "Epochs: train.max_epochs=auto: a small set." in card
-    for link in ("[errors.csv](evaluation/errors.csv)", "[per_class.csv](evaluation/per_class.csv)",
-                 "[confusion_matrix.png](evaluation/confusion_matrix.png)", "[reliability.png](evaluation/reliability.png)",
-                 "reports/suspect_labels.csv"):
-        assert link in card
+    for path in ("`reports/errors.csv`", "`reports/per_class.csv`", "`reports/figures/confusion_matrix.png`",
+                 "`reports/figures/reliability.png`", "under `evaluation/` in its MLflow run `0123abcd`",
+                 "`reports/suspect_labels.csv`"):
+        assert path in card
+
+
+def test_a_label_with_a_bar_does_not_break_the_table(compose):
+    example = card_example(["a|b", "c"])
+    card = model_card(compose("model=tiny"), **example)
+    assert "| a\\|b | 0.9 | 0.8 | 0.847059 | 10 |" in card

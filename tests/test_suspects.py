@@ -1,4 +1,5 @@
-"""Suspect labels: training examples whose given label the out-of-fold baseline strongly disagrees with."""
+"""Suspect labels: training examples whose given label the out-of-fold baseline strongly disagrees with; the
+baseline on texts without words."""
 
 import torch
 
@@ -27,3 +28,12 @@ def test_flipped_labels_are_flagged_and_nothing_is_dropped(small_frame):
 
 def test_a_label_with_one_training_row_cannot_be_checked():
     assert suspect_labels(["a b", "c d", "c e"], torch.tensor([0, 1, 1]), LABELS, seed=0) is None
+
+
+def test_the_baseline_scores_texts_without_words():
+    from pipeline.evaluation.baseline import tfidf_baseline
+
+    texts = ["1 2 3", "4 5 6", ":) :)", ":( :("] * 5
+    targets = torch.tensor([0, 0, 1, 1] * 5)
+    scores = tfidf_baseline((texts, targets), (texts[:4], targets[:4]), (texts[:4], targets[:4]), 2)
+    assert scores["baseline/val/f1_macro"] == 1.0  # character n-grams tell ":)" from "1 2 3"

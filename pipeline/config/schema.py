@@ -69,7 +69,6 @@ class Arch:
     config: Optional[Dict[str, Any]] = None                     # family-specific transformers settings
     embedding_dim: Optional[int] = rule(None, ge=1)             # lstm
     dropout: Optional[float] = rule(None, ge=0, lt=1)
-    targets: Optional[str] = rule(None, choices=("attention", "all_linear"))
     head_modules: Optional[List[str]] = None
     lora_targets: Optional[List[str]] = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -17,6 +19,11 @@ def read_json(path: Path):
 
 def read_yaml(path: Path):
     return yaml.safe_load(_read(path))
+
+
+def read_csv(path: Path) -> list[dict]:
+    """The rows of a CSV with a header, as dicts of strings."""
+    return list(csv.DictReader(io.StringIO(_read(path))))
 
 
 def training_summary() -> dict:

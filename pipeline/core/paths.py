@@ -13,6 +13,7 @@ TOKENIZER = PROCESSED / "tokenizer"
 LABELS = PROCESSED / "labels.json"
 DATA_STATS = Path("reports/data_stats.json")
 PLAN = Path("reports/plan.yaml")
+BUDGET = Path("reports/budget.yaml")  # resolve's data-dependent decisions: epochs and the quality gate
 PRETRAINED = Path("models/pretrained")
 PRETRAINING_SUMMARY = PRETRAINED / "pretraining.json"
 TRAINED = Path("models/trained")
@@ -33,7 +34,7 @@ REGISTRY = Path("reports/registry.json")
 RETRAIN_RUN = "PIPELINE_RETRAIN_RUN"  # environment variable: pipeline.retrain's id for its `dvc repro`, kept in REGISTRY
 
 # The stage that writes each output (a file, or a folder and everything in it).
-WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "preprocess", PLAN: "resolve",
+WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "preprocess", PLAN: "resolve", BUDGET: "resolve",
               BASELINE: "baseline", SUSPECT_LABELS: "baseline", PRETRAINED: "pretrain", TRAINED: "train",
               METRICS: "evaluate", CONFUSION: "evaluate", ERRORS: "evaluate", PER_CLASS: "evaluate", FIGURES: "evaluate",
               EXPORT: "export", REGISTRY: "export"}

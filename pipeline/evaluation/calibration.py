@@ -37,8 +37,9 @@ def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, temperature
 
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of `targets` under softmax(logits / T),
-    searched on log T within TEMPERATURES; 1.0 (no change) without rows."""
-    if len(targets) == 0:
+    searched on log T within TEMPERATURES; 1.0 (no change) without rows or without a wrong prediction
+    (then the likelihood only grows as T shrinks: there is nothing to calibrate against)."""
+    if len(targets) == 0 or (logits.argmax(axis=1) == targets).all():
         return 1.0
     low, high = np.log(TEMPERATURES)
     found = minimize_scalar(lambda log_t: negative_log_likelihood(logits, targets, float(np.exp(log_t))),

@@ -14,15 +14,18 @@ from pipeline.core.atomic import atomic_file  # noqa: E402
 
 def confusion_png(matrix: list[list[int]], labels: list[str], path: Path) -> None:
     """Counts per (true, predicted) label, shaded by the share of the true label's rows."""
-    size = max(4.0, 0.6 * len(labels) + 2)
+    size = min(max(4.0, 0.6 * len(labels) + 2), 24.0)  # inches; beyond about 35 labels the cells get small
+    font = 10 if len(labels) <= 20 else max(4, 200 // len(labels))
     figure, axes = plt.subplots(figsize=(size + 1, size))
     shares = [[count / max(sum(row), 1) for count in row] for row in matrix]
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for i, row in enumerate(matrix):
         for j, count in enumerate(row):
-            axes.text(j, i, str(count), ha="center", va="center", color="white" if shares[i][j] > 0.5 else "black")
-    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
+            if count:
+                axes.text(j, i, str(count), ha="center", va="center", fontsize=font,
+                          color="white" if shares[i][j] > 0.5 else "black")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=font, parse_math=False)
+    axes.set_yticks(range(len(labels)), labels, fontsize=font, parse_math=False)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title("Confusion matrix (test): counts, shaded by share of the true label")

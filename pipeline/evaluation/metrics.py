@@ -12,6 +12,7 @@ from torchmetrics.functional.classification import (multiclass_accuracy, multicl
 
 
 BOOTSTRAP_ROUNDS = 1000
+PER_CLASS = ("precision", "recall", "f1")
 
 
 def classification_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict[str, float]:
@@ -23,13 +24,11 @@ def classification_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: l
         "test/precision_macro": multiclass_precision(preds, targets, n, average="macro"),
         "test/recall_macro": multiclass_recall(preds, targets, n, average="macro"),
     }
-    per_class = {"precision": multiclass_precision(preds, targets, n, average=None),
-                 "recall": multiclass_recall(preds, targets, n, average=None),
-                 "f1": multiclass_f1_score(preds, targets, n, average=None)}
-    for name, values in per_class.items():
-        for label, value in zip(labels, values):
-            metrics[f"test/{name}/{metric_safe(label)}"] = value
-    return {key: round(float(value), 6) for key, value in metrics.items()}
+    metrics = {key: round(float(value), 6) for key, value in metrics.items()}
+    for row in per_class(preds, targets, labels):
+        for name in PER_CLASS:
+            metrics[f"test/{name}/{metric_safe(row['label'])}"] = row[name]
+    return metrics
 
 
 def macro_f1(preds: torch.Tensor, targets: torch.Tensor, n: int) -> float:
@@ -49,12 +48,16 @@ def f1_interval(preds: torch.Tensor, targets: torch.Tensor, n: int, rounds: int 
     return {"test/f1_macro_low": round(low, 6), "test/f1_macro_high": round(high, 6)}
 
 
-def per_class(metrics: dict[str, float], targets: torch.Tensor, labels: list[str]) -> list[dict]:
-    """One row per label: its test precision, recall and F1 (from `classification_metrics`) and support (its
-    test rows)."""
-    support = torch.bincount(targets, minlength=len(labels)).tolist()
-    return [{"label": label, **{name: metrics[f"test/{name}/{metric_safe(label)}"] for name in ("precision", "recall", "f1")},
-             "support": rows} for label, rows in zip(labels, support)]
+def per_class(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> list[dict]:
+    """One row per label (reports/per_class.csv): its precision, recall and F1, rounded to 6 decimals, and
+    support (its test rows)."""
+    n = len(labels)
+    scores = {"precision": multiclass_precision(preds, targets, n, average=None),
+              "recall": multiclass_recall(preds, targets, n, average=None),
+              "f1": multiclass_f1_score(preds, targets, n, average=None)}
+    support = torch.bincount(targets, minlength=n).tolist()
+    return [{"label": label, **{name: round(float(scores[name][i]), 6) for name in PER_CLASS}, "support": support[i]}
+            for i, label in enumerate(labels)]
 
 
 def confusion(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict:

@@ -6,11 +6,12 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core.redact import redact
-from pipeline.evaluation.metrics import metric_safe
 
 
-def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict, int8: dict | None = None) -> str:
-    """A README.md that says what the model does, how well, and the config that made it (secrets masked)."""
+def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict, per_class: list[dict],
+               run_id: str, int8: dict | None = None) -> str:
+    """A README.md that says what the model does, how well, and the config that made it (secrets masked);
+    `per_class` is reports/per_class.csv's rows, `run_id` the training run in MLflow."""
     rows = "\n".join(f"| {key} | {value} |" for key, value in metrics.items())
     return f"""---
 library_name: transformers
@@ -28,13 +29,12 @@ Per class (support: test rows of the label):
 
 | label | precision | recall | F1 | support |
 |---|---|---|---|---|
-{_per_class(metrics, stats)}
+{_per_class(per_class)}
 
-The error report, in the project that made this model (`reports/`) and in its MLflow run (`evaluation/`):
-[errors.csv](evaluation/errors.csv) (every misclassified test example, with the runner-up label),
-[per_class.csv](evaluation/per_class.csv), [confusion_matrix.png](evaluation/confusion_matrix.png),
-[reliability.png](evaluation/reliability.png); and `reports/suspect_labels.csv`, the training examples whose
-label the baseline doubts.
+The error report: `reports/errors.csv` (every misclassified test example, with the runner-up label),
+`reports/per_class.csv`, `reports/figures/confusion_matrix.png` and `reports/figures/reliability.png` in the
+project that made this model, and the same files under `evaluation/` in its MLflow run `{run_id}`;
+`reports/suspect_labels.csv` lists the training examples whose label the baseline doubts.
 
 {_gate(plan)}
 
@@ -106,11 +106,10 @@ def _calibration(metrics: dict) -> str:
             f"predicted probability of p is right a share p of the time).\n")
 
 
-def _per_class(metrics: dict, stats: dict) -> str:
-    support = stats["rows_per_label"]["test"]
-    return "\n".join(f"| {label} | " + " | ".join(str(metrics[f"test/{name}/{metric_safe(label)}"])
-                                                 for name in ("precision", "recall", "f1")) +
-                     f" | {support.get(label, 0)} |" for label in stats["labels"])
+def _per_class(rows: list[dict]) -> str:
+    cell = lambda value: str(value).replace("|", "\\|")  # noqa: E731  (a | in a label would end the cell)
+    return "\n".join("| " + " | ".join(cell(row[key]) for key in ("label", "precision", "recall", "f1", "support")) + " |"
+                     for row in rows)
 
 
 def _gate(plan: dict) -> str:

@@ -26,7 +26,7 @@ def write_report(texts: list[str], targets: torch.Tensor, logits: np.ndarray, la
     matrix = confusion(preds, targets, labels)
     write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))
     write_csv(paths.ERRORS, errors.misclassified(texts, targets, probs, labels), errors.FIELDS)
-    write_csv(paths.PER_CLASS, per_class(metrics, targets, labels))
+    write_csv(paths.PER_CLASS, per_class(preds, targets, labels))
     figures.confusion_png(matrix["matrix"], labels, paths.CONFUSION_PNG)
     figures.reliability_png(reliability(softmax(logits), targets.numpy()), reliability(probs, targets.numpy()),
                             (metrics["test/ece"], metrics["test/ece_calibrated"]), temperature, paths.RELIABILITY_PNG)

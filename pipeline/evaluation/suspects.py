@@ -22,7 +22,7 @@ def suspect_labels(texts: list[str], targets: torch.Tensor, labels: list[str], s
     folds = int(min(FOLDS, np.bincount(given, minlength=len(labels)).min()))  # every label in every fold
     if folds < 2:
         return None
-    probs = cross_val_predict(tfidf_model(), texts, given, method="predict_proba",
+    probs = cross_val_predict(tfidf_model(texts), texts, given, method="predict_proba",
                               cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
     rows = []
     for i in find_label_issues(given, probs, return_indices_ranked_by="self_confidence"):

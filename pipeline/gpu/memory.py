@@ -81,7 +81,8 @@ def trainable_parameters(arch: DictConfig, finetune: DictConfig | None) -> int:
     if mode == "head_only":
         return head
     if mode == "lora" and finetune.get("targets") == "all_linear":  # q, k, v, attention out: h x h; FFN: h x i, i x h
-        return finetune.r * (10 * arch.hidden_size + 2 * arch.intermediate_size) * arch.num_layers + head
+        intermediate = arch.get("intermediate_size") or 4 * arch.hidden_size
+        return finetune.r * (10 * arch.hidden_size + 2 * intermediate) * arch.num_layers + head
     if mode == "lora":
         return 2 * finetune.r * arch.hidden_size * len(arch.get("lora_targets") or []) * arch.num_layers + head
     return arch.num_parameters

@@ -17,7 +17,7 @@ from pipeline.config.params import load_params
 from pipeline.core import paths
 from pipeline.core.atomic import atomic_dir, write_json, write_text
 from pipeline.core.errors import run_main
-from pipeline.core.outputs import read_json, read_yaml, training_summary
+from pipeline.core.outputs import read_csv, read_json, read_yaml, training_summary
 from pipeline.data.loader import split_examples, split_texts
 from pipeline.evaluation import gate
 from pipeline.evaluation import quantization
@@ -33,7 +33,7 @@ MODEL_FILES = ("config.json", "model.safetensors")
 PARITY_EXAMPLES = 32  # validation texts (never test) on which ONNX Runtime must match PyTorch
 
 
-def export(cfg: DictConfig) -> tuple[dict, dict | None]:
+def export(cfg: DictConfig, training: dict) -> tuple[dict, dict | None]:
     """Write models/export (weights, tokenizer, labels, ONNX, int8 ONNX if asked and accepted, model card);
     return the ONNX parity check and the int8 check (None without export.quantize)."""
     metrics, stats = read_json(paths.METRICS), read_json(paths.DATA_STATS)
@@ -53,7 +53,8 @@ def export(cfg: DictConfig) -> tuple[dict, dict | None]:
         if cfg.export.quantize == "dynamic_int8":
             int8 = quantization.check_int8(out, *split_examples("test"), cfg.export.max_quantization_drop)
             write_json(out / "quantization.json", int8)
-        write_text(out / "README.md", model_card(cfg, metrics, stats, plan, onnx_check, int8))
+        write_text(out / "README.md", model_card(cfg, metrics, stats, plan, onnx_check, read_csv(paths.PER_CLASS),
+                                                 training["mlflow_run_id"], int8))
     return onnx_check, int8
 
 
@@ -61,7 +62,7 @@ def main() -> None:
     cfg = load_params("seed", "model", "data", "train", "eval", "export", "tracking", "registry")
     training = training_summary()
     mlflow = training_client(cfg.tracking, training)  # it answers, before any work
-    onnx_check, int8 = export(cfg)
+    onnx_check, int8 = export(cfg, training)
     print(f"export: model, tokenizer, ONNX (max |logit diff| {onnx_check['max_abs_logit_diff']:.1e}) and "
           f"model card in {paths.EXPORT}/")
     if int8:

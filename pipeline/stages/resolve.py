@@ -1,6 +1,6 @@
 """Stage resolve: config + environment report + the data's size and baseline -> the concrete training
-plan, with reasons: the hardware settings (gpu.policy), the epoch budget and the quality gate
-(training.budget)."""
+plan, with reasons: the hardware settings (gpu.policy, reports/plan.yaml), the epoch budget and the quality
+gate (training.budget, reports/budget.yaml)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,21 @@ from pipeline.core.atomic import write_yaml
 from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_json
 from pipeline.gpu.policy import resolve_plan
-from pipeline.training.budget import plan_for_data
+from pipeline.training.budget import budget, with_budget
 
 
 def main() -> None:
     cfg = load_params("gpu", "model", "train", "finetune", "strategy", "eval", "data")
     env, stats, baseline = read_json(paths.ENV_REPORT), read_json(paths.DATA_STATS), read_json(paths.BASELINE)
     plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
-    plan = plan_for_data(plan, cfg, stats["rows"]["train"], baseline)
+    decided = budget(cfg, stats["rows"]["train"], baseline)
     write_yaml(paths.PLAN, plan)
-    print(f"resolve: planning for {plan['target']}")
-    for key, value in plan["settings"].items():
-        print(f"resolve: {key} = {value}  ({plan['reasons'][key]})")
-    print(f"resolve: gate {plan['gate']['metric']} >= {plan['gate']['threshold']}  ({plan['gate']['reason']})")
+    write_yaml(paths.BUDGET, decided)
+    full = with_budget(plan, decided)
+    print(f"resolve: planning for {full['target']}")
+    for key, value in full["settings"].items():
+        print(f"resolve: {key} = {value}  ({full['reasons'][key]})")
+    print(f"resolve: gate {full['gate']['metric']} >= {full['gate']['threshold']}  ({full['gate']['reason']})")
 
 
 if __name__ == "__main__":

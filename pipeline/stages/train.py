@@ -1,4 +1,5 @@
-"""Stage train: fine-tune under the resolved plan (pipeline.training.fit), save the best model and the curves.
+"""Stage train: fine-tune under the resolved plan and budget (pipeline.training.fit), save the best model and
+the curves.
 
 With several processes (conf/strategy) every process runs this stage; only the main one writes.
 """
@@ -13,6 +14,7 @@ from pipeline.core.atomic import atomic_dir
 from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_yaml
 from pipeline.evaluation import gate
+from pipeline.training.budget import with_budget
 from pipeline.training.fit import fit, save
 from pipeline.training.strategy import is_main_process
 
@@ -31,7 +33,7 @@ def train(cfg: DictConfig, plan: dict) -> dict:
 
 def main() -> None:
     cfg = load_params("seed", "gpu", "model", "finetune", "data", "train", "tracking", "eval", "refine")
-    summary = train(cfg, read_yaml(paths.PLAN))
+    summary = train(cfg, with_budget(read_yaml(paths.PLAN), read_yaml(paths.BUDGET)))
     if not is_main_process():
         return
     verdict = summary["gate"]

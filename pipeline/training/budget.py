@@ -1,5 +1,9 @@
 """The plan's data-dependent decisions, beside resolve's hardware ones: how many epochs to train
-(`train.max_epochs`, or `auto`: sized to the training rows) and the quality gate (evaluation.gate.resolve)."""
+(`train.max_epochs`, or `auto`: sized to the training rows) and the quality gate (evaluation.gate.resolve).
+
+resolve writes them to their own file (reports/budget.yaml), so a change of data, epochs or gate leaves
+reports/plan.yaml, and the MLM pretraining that depends on it, as they were; train reads both (`with_budget`).
+"""
 
 from __future__ import annotations
 
@@ -29,13 +33,19 @@ def epoch_budget(setting, model_epochs: int, train_rows: int, global_batch: int,
         why = f"a large set: {sized}, so {epochs} epoch(s) (model.epochs {model_epochs}) to stay near {MAX_STEPS} steps"
     else:
         epochs, why = model_epochs, f"{sized}: model.epochs {model_epochs} gives {steps * model_epochs} steps"
-    stop = f"early stopping after {patience} epochs without a better validation score" if patience else "no early stopping"
-    return epochs, f"train.max_epochs=auto: {why}; {stop}, and the best epoch is kept"
+    return epochs, (f"train.max_epochs=auto: {why}; early stopping after {max(patience, 1)} epoch(s) without a better "
+                    "validation score, and the best epoch is kept")
 
 
-def plan_for_data(plan: dict, cfg: DictConfig, train_rows: int, baseline: dict) -> dict:
-    """`plan` (gpu.policy.resolve_plan's) with the epoch budget in its settings and the resolved gate."""
+def budget(cfg: DictConfig, train_rows: int, baseline: dict) -> dict:
+    """The data-dependent decisions (reports/budget.yaml): settings and reasons like the plan's, and the gate."""
     epochs, why = epoch_budget(cfg.train.max_epochs, cfg.model.epochs, train_rows, cfg.train.global_batch_size,
                                cfg.train.early_stopping_patience)
-    return {**plan, "settings": {**plan["settings"], "max_epochs": epochs},
-            "reasons": {**plan["reasons"], "max_epochs": why}, "gate": gate.resolve(cfg.eval.gate, cfg.data.source, baseline)}
+    return {"settings": {"max_epochs": epochs}, "reasons": {"max_epochs": why},
+            "gate": gate.resolve(cfg.eval.gate, cfg.data.source, baseline)}
+
+
+def with_budget(plan: dict, decided: dict) -> dict:
+    """The plan train follows: resolve's hardware plan with the budget's settings, reasons and gate."""
+    return {**plan, "settings": {**plan["settings"], **decided["settings"]},
+            "reasons": {**plan["reasons"], **decided["reasons"]}, "gate": decided["gate"]}

@@ -178,22 +178,24 @@ def build_sms() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
+def with_splits(parts: dict[str, pd.DataFrame], train_n: int) -> pd.DataFrame:
+    """The parts (split name -> frame) in one frame with a split column; train subsampled to train_n rows."""
+    return pd.concat([(stratified_subsample(df, train_n) if split == "train" else df).assign(split=split)
+                      for split, df in parts.items()], ignore_index=True)
+
+
 def build_banking77() -> pd.DataFrame:
-    parts = []
+    parts = {}
     for split, path in (("train", BANK_TRAIN), ("test", BANK_TEST)):
         raw = read_source(BANK_MIRROR, BANK_COMMIT, path).decode("utf-8")
         recs = list(csv.reader(io.StringIO(raw, newline="")))
         assert recs[0] == ["text", "category"], recs[0]
-        df = pd.DataFrame(recs[1:], columns=["text", "label"])
-        if split == "train":
-            df = stratified_subsample(df, BANK_TRAIN_N)
-        df["split"] = split
-        parts.append(df)
-    return pd.concat(parts, ignore_index=True)
+        parts[split] = pd.DataFrame(recs[1:], columns=["text", "label"])
+    return with_splits(parts, BANK_TRAIN_N)
 
 
 def build_sst2() -> pd.DataFrame:
-    parts = []
+    parts = {}
     for split, path in SST_FILES.items():
         raw = read_source(SST_MIRROR, SST_COMMIT, path).decode("utf-8")
         rows = []
@@ -202,12 +204,8 @@ def build_sst2() -> pd.DataFrame:
                 continue
             lab, text = line.split(" ", 1)
             rows.append((text, SST_LABELS[lab]))
-        df = pd.DataFrame(rows, columns=["text", "label"])
-        if split == "train":
-            df = stratified_subsample(df, SST_TRAIN_N)
-        df["split"] = split
-        parts.append(df)
-    return pd.concat(parts, ignore_index=True)
+        parts[split] = pd.DataFrame(rows, columns=["text", "label"])
+    return with_splits(parts, SST_TRAIN_N)
 
 
 def build_ag_news_test() -> pd.DataFrame:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
+
+from pipeline.serving.text_classifier import calibrated
 
 BINS = 15  # equal-width confidence bins, as in Guo et al.
 TEMPERATURES = (0.05, 20.0)  # the search range of the temperature
@@ -51,5 +53,5 @@ def calibration_metrics(logits: np.ndarray, targets: np.ndarray, temperature: fl
     """`calibration/temperature`, and the test ECE of the raw softmax (`test/ece`) and of the calibrated
     probabilities (`test/ece_calibrated`)."""
     return {"calibration/temperature": temperature,
-            "test/ece": round(expected_calibration_error(softmax(logits, axis=1), targets), 6),
-            "test/ece_calibrated": round(expected_calibration_error(softmax(logits / temperature, axis=1), targets), 6)}
+            "test/ece": round(expected_calibration_error(calibrated(logits, 1.0), targets), 6),
+            "test/ece_calibrated": round(expected_calibration_error(calibrated(logits, temperature), targets), 6)}

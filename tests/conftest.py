@@ -73,7 +73,7 @@ def resolve_stage(cfg) -> dict:
     if not paths.BASELINE.exists():
         baseline(cfg.seed)
     plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
-    decided = budget(cfg, read_json(paths.DATA_STATS)["rows"]["train"], read_json(paths.BASELINE))
+    decided = budget(cfg, read_json(paths.DATA_STATS), read_json(paths.BASELINE))
     write_yaml(paths.PLAN, plan)
     write_yaml(paths.BUDGET, decided)
     return with_budget(plan, decided)

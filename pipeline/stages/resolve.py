@@ -17,7 +17,7 @@ def main() -> None:
     cfg = load_params("gpu", "model", "train", "finetune", "strategy", "eval", "data")
     env, stats, baseline = read_json(paths.ENV_REPORT), read_json(paths.DATA_STATS), read_json(paths.BASELINE)
     plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
-    decided = budget(cfg, stats["rows"]["train"], baseline)
+    decided = budget(cfg, stats, baseline)
     write_yaml(paths.PLAN, plan)
     write_yaml(paths.BUDGET, decided)
     full = with_budget(plan, decided)

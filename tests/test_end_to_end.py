@@ -104,7 +104,7 @@ def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project)
     wrapped = run([sys.executable, "-m", "pipeline", "model=nope"], project, check=False)
     assert wrapped.returncode == 2
     assert wrapped.stderr.strip() == ("error[config-unknown-option]: unknown option 'nope' for config group 'model' [model/ in conf] "
-                                      "-> fix: use one of: bert, deberta_v3, distilbert, gpt2, lstm, minilm, roberta, tiny")
+                                      "-> fix: use one of: bert, bert_large, deberta_v3, distilbert, gpt2, lstm, minilm, roberta, tiny")
     assert not (project / "data/processed").exists() and not (project / "reports").exists()
 
 

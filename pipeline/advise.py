@@ -18,24 +18,11 @@ from pipeline.core.errors import PipelineError, run_main
 from pipeline.gpu.catalog import cc_value, load_catalog
 from pipeline.gpu.detect import NO_GPU
 from pipeline.gpu.policy import processes, resolve_plan
+from pipeline.gpu.throughput import training_flops_per_sample
 
 MFU = 0.35  # model FLOPs utilisation assumed: mid-range of the 25-45 % typical for BERT training
 RECOMPUTE = 4 / 3  # activation checkpointing re-runs the forward pass
 OUT_DIR = Path("reports/advise")
-
-
-def training_flops_per_sample(arch: DictConfig, seq_len: int, finetune: DictConfig | None = None) -> float:
-    """Forward + backward FLOPs: 6 x non-embedding params per token plus attention scores (12 L h s per token).
-
-    A frozen encoder (head_only) runs forward only (2 x); LoRA skips the frozen weights' gradients (4 x).
-    """
-    positions = arch.get("max_position_embeddings") or 0
-    embedding = (arch.vocab_size + positions) * arch.get("embedding_dim", arch.hidden_size)
-    mode = finetune.mode if finetune is not None else "full"
-    per_param = {"head_only": 2, "lora": 4}.get(mode, 6)
-    dense = per_param * (arch.num_parameters - embedding) * seq_len
-    attention = 0 if arch.family == "lstm" else per_param * 2 * arch.num_layers * arch.hidden_size * seq_len**2
-    return dense + attention
 
 
 def peak_tflops(card: dict, precision: str) -> tuple[float | None, str]:

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, run
-from pipeline.advise import advise, table, training_flops_per_sample
+from pipeline.advise import advise, table
+from pipeline.gpu.throughput import training_flops_per_sample
 
 
 def test_plan_prints_settings_reasons_and_memory_for_a_card_this_machine_lacks():

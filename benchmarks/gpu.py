@@ -15,8 +15,10 @@ The loop is plain PyTorch doing what Lightning does for these precisions (torch.
 fp16, a GradScaler for 16-mixed, fp32 weights and AdamW states): one fixed batch of random token ids
 at exactly the sequence length (no data loading, no padding), warm-up optimizer steps (compilation
 included), then timed optimizer steps between torch.cuda.synchronize calls. Achieved TFLOPS counts
-pipeline.advise.training_flops_per_sample (model FLOPs: recomputation under checkpointing not
-counted); MFU divides it by pipeline.advise.peak_tflops for the detected card. Peak memory
+pipeline.gpu.throughput.training_flops_per_sample (model FLOPs: recomputation under checkpointing not
+counted); MFU divides it by pipeline.gpu.throughput.matmul_peak for the detected card. "model" is
+pipeline.gpu.throughput's samples/s for the same card, precision, micro batch, accumulation and
+checkpointing (fitted to published runs with eager attention and apex AMP). Peak memory
 (torch.cuda.max_memory_allocated and max_memory_reserved, from before the model is built) is compared
 with pipeline.gpu.memory.estimate for the same micro batch, precision, attention and checkpointing,
 less its fixed CUDA-context allowance (which torch's allocator does not see).
@@ -35,13 +37,13 @@ import torch
 from omegaconf import DictConfig
 from transformers import AutoModelForSequenceClassification
 
-from pipeline.advise import peak_tflops, training_flops_per_sample
 from pipeline.config.compose import compose_config
 from pipeline.core.paths import CONF
 from pipeline.gpu import memory
 from pipeline.gpu.catalog import load_catalog
 from pipeline.gpu.detect import environment_report
 from pipeline.gpu.policy import resolve_plan
+from pipeline.gpu.throughput import matmul_peak, throughput, training_flops_per_sample
 from pipeline.models.architectures import scratch_config
 
 from common import cpu_name
@@ -166,13 +168,16 @@ def apply_global_settings(settings: dict) -> None:
 def throughput_row(result: dict, cfg: DictConfig, settings: dict, card: dict | None) -> str:
     flops = training_flops_per_sample(cfg.model.arch, result["seq_len"], cfg.finetune)
     achieved = result["samples_per_s"] * flops / 1e12
-    peak, kind = peak_tflops(card, settings["precision"]) if card else (None, "CPU")
+    peak, _, kind = matmul_peak(card, settings["precision"]) if card else (None, None, "CPU")
     mfu = f"**{achieved / peak:.1%}**" if peak else "n/a"
     peak_text = f"{peak} ({kind})" if peak else f"n/a ({kind})"
+    model = card and throughput(card, cfg.model.arch, result["seq_len"], settings["precision"], result["micro"],
+                                result["accumulate"], settings["gradient_checkpointing"], cfg.finetune)
+    model_text = f"{model.samples_per_s:.1f} ±{model.error:.0%}" if model else "n/a"
     return (f"| {result['seq_len']} | {result['attention']} | {result['micro']} x {result['accumulate']} | "
             f"{settings['precision']} | {settings['compile']} | {settings['gradient_checkpointing']} | "
-            f"{result['samples_per_s']:.1f} | {result['samples_per_s'] * result['seq_len']:,.0f} | {achieved:.2f} | "
-            f"{peak_text} | {mfu} | {result['warmup_s']:.1f} s |")
+            f"{result['samples_per_s']:.1f} | {model_text} | {result['samples_per_s'] * result['seq_len']:,.0f} | "
+            f"{achieved:.2f} | {peak_text} | {mfu} | {result['warmup_s']:.1f} s |")
 
 
 def memory_row(result: dict, cfg: DictConfig, settings: dict) -> str:
@@ -206,7 +211,7 @@ def main() -> None:
     card = env["gpu_profile"] if device.type == "cuda" else None
     print(f"## bert-base fine-tuning throughput\n\n{machine(env, device)}\n", flush=True)
 
-    throughput, memory_rows = [], []
+    speed_rows, memory_rows = [], []
     for seq_len in args.seq_lens:
         cfg, plan = plan_for(env, device, seq_len, args.global_batch)
         settings = settings_for(plan, args)
@@ -215,13 +220,13 @@ def main() -> None:
               flush=True)
         for attention in args.attention:
             result = measure(cfg, settings, attention, device, args)
-            throughput.append(throughput_row(result, cfg, settings, card))
+            speed_rows.append(throughput_row(result, cfg, settings, card))
             memory_rows.append(memory_row(result, cfg, settings))
     print(f"\nbert-base ({result['parameters'] / 1e6:.1f}M params, 2-label head, random weights), random token ids, "
           f"{args.warmup} warm-up + {args.steps} timed optimizer steps per row.\n\n"
-          "| seq | attention | micro x accum | precision | compile | checkpointing | samples/s | tokens/s | "
-          "achieved TFLOPS | peak TFLOPS used | MFU | warm-up |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(throughput))
+          "| seq | attention | micro x accum | precision | compile | checkpointing | samples/s | model samples/s | "
+          "tokens/s | achieved TFLOPS | peak TFLOPS used | MFU | warm-up |\n|" + "---|" * 13)
+    print("\n".join(speed_rows))
     print("\nPeak memory (GiB) against pipeline.gpu.memory.estimate:\n\n| seq | attention | micro | precision | "
           "estimate | estimate less CUDA context | max allocated | max reserved | allocated / estimate |\n"
           "|---|---|---|---|---|---|---|---|---|")

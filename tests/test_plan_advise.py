@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, run
-from pipeline.advise import advise, table
-from pipeline.gpu.throughput import training_flops_per_sample
+from pipeline.advise import SERIES, advise, chart, table
+from pipeline.gpu.catalog import derived_profile, load_catalog
+from pipeline.gpu.throughput import FIT_ERROR, training_flops_per_sample
 
 
 def test_plan_prints_settings_reasons_and_memory_for_a_card_this_machine_lacks():
@@ -25,22 +26,42 @@ def test_plan_error_is_one_line():
     assert "model.max_seq_len" in result.stderr
 
 
-def test_advise_covers_every_card_and_writes_table_and_chart(compose, tmp_path, monkeypatch):
+def test_advise_covers_every_card_and_writes_table_and_chart(compose, tmp_path):
     cfg = compose("model=bert", "model.max_seq_len=512")
     rows = advise(cfg)
     assert len(rows) == len(list((ROOT / "conf/gpu").glob("*.yaml"))) - 2
     by_card = {row["card"]: row for row in rows}
     assert by_card["gtx1080ti"]["precision"] == "32-true" and by_card["h100_sxm"]["precision"] == "bf16-mixed"
     assert by_card["h100_sxm"]["samples_per_s"] > by_card["rtx3090"]["samples_per_s"] > by_card["gtx1060"]["samples_per_s"]
-    assert "35% MFU" in table(rows, cfg)
+    assert [row["series"] for row in rows] == sorted((row["series"] for row in rows), key=SERIES.index)
+    text = table(rows, cfg)
+    assert "throughput model fitted to Lambda's published BERT fine-tuning runs" in text
+    rtx3090 = next(line for line in text.splitlines() if line.startswith("| rtx3090 |"))
+    assert f"| ±{FIT_ERROR['ampere']:.0%} |" in rtx3090 and "| ampere |" in rtx3090
+    assert "| ada (no blackwell card measured) |" in next(line for line in text.splitlines() if "| rtx5090 |" in line)
 
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "conf").symlink_to(ROOT / "conf")
-    result = run([sys.executable, "-m", "pipeline.advise", "model=bert"], tmp_path)
+    # from a directory that is not the project, with --out
+    result = run([sys.executable, "-m", "pipeline.advise", "model=bert", "--out", "charts"], tmp_path)
     assert "| rtx4090 |" in result.stdout
-    png = tmp_path / "reports/advise/bert_seq128.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "reports/advise/bert_seq128.md").read_text().count("\n| ") == len(rows) + 1  # + header
+    assert (tmp_path / "charts/bert_seq128.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "charts/bert_seq128.md").read_text().count("\n| ") == len(rows) + 1  # + header
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["charts"]
+
+
+def test_advise_shows_a_card_with_unknown_figures_without_an_estimate(compose, tmp_path, monkeypatch):
+    catalog = load_catalog(ROOT / "conf")
+    unknown = derived_profile({"name": "NVIDIA GeForce RTX 3050", "compute_capability": "8.6", "memory_total_gib": 8},
+                              catalog["rtx3090"])
+    monkeypatch.setattr("pipeline.advise.load_catalog", lambda: {**catalog, "rtx3050": unknown})
+    cfg = compose("model=bert")
+    rows = advise(cfg)
+    keys = [row["card"] for row in rows]
+    assert keys.index("rtx3050") == keys.index("rtx3090ti") + 1  # unknown FP32 TFLOPS: last of its series
+    row = rows[keys.index("rtx3050")]
+    assert row["fits"] and row["samples_per_s"] is None
+    assert "| rtx3050 | RTX 30 | 8 | 8.6 | yes | bf16-mixed | 16 | False |" in table(rows, cfg)
+    chart(rows, cfg, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("seq_len", [128, 512])

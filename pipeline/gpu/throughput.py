@@ -61,7 +61,7 @@ class Throughput:
     seconds: dict[str, float]  # per sample, by part: matmul, memory, vector, launch + optimizer
     matmul_peak: str           # which peak the matmuls run at
     error: float               # expected relative error: the fit's, for this card's architecture
-    basis: str                 # where the constants come from
+    basis: str                 # whose constants: the card's architecture, or the one it borrows from
 
     def bound(self) -> str:
         """The part that takes the most time, with its share: 'memory 55%'."""
@@ -114,8 +114,7 @@ def throughput(card: dict, arch: DictConfig, seq_len: int, precision: str, micro
     optimizer = 2 * state_bytes_per_param(precision) * trainable_parameters(arch, finetune) / bandwidth
     seconds["overhead"] = (constants.launch_s_per_layer * layers + optimizer / accumulate) / micro_batch
     arch_name = card["arch"]
-    basis = f"{BORROWED[arch_name]}'s constants: no {arch_name} card measured" if arch_name in BORROWED \
-        else f"{arch_name} constants"
+    basis = f"{BORROWED[arch_name]} (no {arch_name} card measured)" if arch_name in BORROWED else arch_name
     return Throughput(samples_per_s=1 / sum(seconds.values()), seconds=seconds, matmul_peak=f"{peak:g} ({unit})",
                       error=FIT_ERROR.get(arch_name, max(FIT_ERROR.values())), basis=basis)
 

@@ -26,6 +26,14 @@ def test_plan_error_is_one_line():
     assert "model.max_seq_len" in result.stderr
 
 
+def test_advise_help_after_overrides_prints_the_usage_and_a_bad_argument_is_one_line(tmp_path):
+    helped = run([sys.executable, "-m", "pipeline.advise", "model=bert", "--help"], tmp_path)
+    assert helped.stdout.startswith("`python -m pipeline.advise") and list(tmp_path.iterdir()) == []
+    bad = run([sys.executable, "-m", "pipeline.advise", "model=bert", "--ot", "x"], tmp_path, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error[config-bad-override]: cannot read '--ot'")
+    assert len(bad.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
 def test_advise_covers_every_card_and_writes_table_and_chart(compose, tmp_path):
     cfg = compose("model=bert", "model.max_seq_len=512")
     rows = advise(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from hydra.errors import ConfigCompositionException
+from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
@@ -38,6 +38,10 @@ def compose_config(overrides: list[str] = (), conf_dir: Path = CONF_DIR) -> Dict
             if not isinstance(err.__cause__, (ConfigAttributeError, ConfigKeyError)):
                 raise
             raise unknown_key(err.__cause__.full_key, "params.yaml") from None
+        except OverrideParseException as err:  # `--out` mistyped, `model==bert`: not Hydra's key=value grammar
+            raise PipelineError("config-bad-override", f"cannot read '{err.override}' as a key=value override",
+                                "the command line", "write overrides as key=value (model=bert, model.max_seq_len=512); "
+                                "--help prints the command's usage") from None
     OmegaConf.resolve(cfg)
     validate(cfg)
     return cfg

@@ -22,6 +22,8 @@ ERRORS = {
                        "Run from the repository root; recompose it with `dvc exp run` or restore it from git."),
     "config-unknown-option": ("A config group option (`-S model=...`) has no file in conf/<group>/.",
                               "Use one of the options the message lists (`ls conf/<group>`)."),
+    "config-bad-override": ("A command-line argument is neither an option the command takes nor a key=value override.",
+                            "Write overrides as `key=value` (`model=bert`); `--help` lists the command's options."),
     "config-unknown-key": ("A key in params.yaml or `-S` is not part of the schema (often a typo), or not in the "
                            "chosen conf/ option.", "Use the key the message suggests (the schema is pipeline/config/schema.py); "
                            "add a schema key the option omits with `-S +key=value`."),

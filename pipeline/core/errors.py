@@ -44,9 +44,9 @@ def write_failure(err: OSError) -> PipelineError:
 def run_main(main: Callable[[], None]) -> None:
     """Run a command-line entry point: a PipelineError or a failed write becomes one line and exit code 2.
 
-    `-h` / `--help` as the first argument prints the entry point's module docstring and does nothing else.
+    `-h` / `--help` anywhere among the arguments prints the entry point's module docstring and does nothing else.
     """
-    if sys.argv[1:2] in (["-h"], ["--help"]):
+    if {"-h", "--help"} & set(sys.argv[1:]):
         print((sys.modules["__main__"].__doc__ or "").strip())
         return
     try:

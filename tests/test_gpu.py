@@ -5,7 +5,7 @@ import pytest
 import fake_nvml
 from conftest import ROOT
 from pipeline.gpu.catalog import load_catalog, match_profile
-from pipeline.gpu.checks import arch_problems, driver_problems, environment_problems
+from pipeline.gpu.checks import arch_problems, driver_problems, environment_problems, runs_on
 from pipeline.gpu.detect import environment_report, nvml_gpus
 
 CATALOG = load_catalog(ROOT / "conf")
@@ -64,6 +64,28 @@ def test_cu128_build_on_a_pascal_card_is_flagged_with_the_wheel_to_use():
                                         (["sm_80", "compute_80"], "9.0")])
 def test_builds_that_run_the_card_pass(arches, cc):
     assert arch_problems(arches, cc, "card", "12.6") == []
+
+
+@pytest.mark.parametrize("arch, cc, runs", [
+    ("sm_86", (8, 6), True), ("sm_80", (8, 9), True), ("sm_86", (8, 0), False), ("sm_90", (10, 0), False),
+    ("compute_90", (12, 0), True), ("compute_90", (8, 9), False), ("sm_100", (10, 3), True),
+    ("sm_90a", (9, 0), True), ("sm_90a", (10, 0), False), ("sm_100a", (10, 3), False), ("compute_100a", (10, 0), True),
+    ("compute_90a", (10, 0), False), ("compute_100a", (12, 0), False),
+    ("sm_100f", (10, 3), True), ("sm_100f", (10, 0), True), ("sm_103f", (10, 0), False), ("sm_100f", (12, 0), False),
+    ("sm_120f", (12, 1), True), ("compute_100f", (10, 3), True), ("compute_100f", (12, 0), False),
+    ("sm_120", (12, 1), True), ("sm_121", (12, 0), False),
+    ("gfx90a", (8, 6), True),  # a form torch may add later: not ruled out
+])
+def test_each_arch_form_runs_where_nvidia_documents_it(arch, cc, runs):
+    assert runs_on(arch, *cc) is runs
+
+
+def test_suffixed_arch_lists_are_read_not_crashed_on():
+    hopper_blackwell = ["sm_90a", "sm_100a", "sm_100f", "sm_120f", "compute_120f"]
+    assert arch_problems(hopper_blackwell, "10.3", "NVIDIA B300", "12.9") == []
+    assert arch_problems(hopper_blackwell, "12.1", "NVIDIA GB10", "12.9") == []
+    (problem,) = arch_problems(hopper_blackwell, "8.9", "NVIDIA GeForce RTX 4090", "12.9")
+    assert problem.code == "env-no-kernels" and "sm_89" in problem.what and "cu128 or newer" in problem.fix
 
 
 def test_driver_below_the_compatibility_floor_is_an_error():

@@ -6,6 +6,7 @@ minor-version compatibility floors, Blackwell's driver floor, and which wheels r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pipeline.gpu.catalog import cc_value
@@ -16,6 +17,15 @@ COMPAT_FLOOR = {"12": "525", "13": "580"}  # minor-version compatibility: any 12
 BLACKWELL_DRIVER = "570"
 WHEEL_FOR_CC = [(7.5, "cu128 or newer"), (7.0, "cu126 (cu128+ dropped Volta)"),
                 (0.0, "cu126 (the last build with Pascal sm_61 kernels)")]
+# An entry of torch.cuda.get_arch_list(): sm_ (a cubin) or compute_ (PTX), CC digits (the last one is the minor),
+# and the suffix of CUDA 12+ targets. Which cards each runs on, from NVIDIA's CUDA C++ Programming Guide
+# ("Compute Capability", "Feature Availability": architecture- and family-specific feature sets) and the blog
+# "NVIDIA Blackwell and NVIDIA CUDA 12.9 Introduce Family-Specific Architecture Features":
+#   sm_XY        the same major X with minor >= Y (cubins are binary compatible within a major)
+#   compute_XY   any CC >= X.Y (the driver JIT-compiles PTX for newer cards)
+#   *_XYa        exactly CC X.Y (architecture-specific: sm_90a, sm_100a, compute_100a)
+#   *_XYf        the same major X with minor >= Y (family-specific, CUDA 12.9+: sm_100f runs on 10.0 and 10.3)
+ARCH = re.compile(r"(sm|compute)_(\d+)(\d)([af]?)")
 
 
 @dataclass(frozen=True)
@@ -55,20 +65,26 @@ def driver_problems(driver: str | None, cuda_build: str | None, cc: str | None) 
     return problems
 
 
+def runs_on(arch: str, major: int, minor: int) -> bool:
+    """Whether an arch list entry (sm_86, compute_90, sm_90a, sm_120f: see ARCH) runs on a card of CC major.minor.
+
+    An entry of another form counts as running: it cannot be ruled out.
+    """
+    found = ARCH.fullmatch(arch)
+    if not found:
+        return True
+    kind, arch_major, arch_minor, suffix = found[1], int(found[2]), int(found[3]), found[4]
+    if suffix == "a":
+        return (arch_major, arch_minor) == (major, minor)
+    if suffix == "f" or kind == "sm":
+        return arch_major == major and arch_minor <= minor
+    return (arch_major, arch_minor) <= (major, minor)
+
+
 def arch_problems(arch_list: list[str], cc: str, card_name: str, cuda_build: str | None) -> list[Problem]:
     """Does the torch build carry kernels (sm_XY) or PTX (compute_XY) this card can run?"""
-    if not arch_list:
-        return []
     major, minor = (int(part) for part in cc.split("."))
-    runs = False
-    for arch in arch_list:
-        kind, _, digits = arch.partition("_")
-        arch_major, arch_minor = int(digits[:-1]), int(digits[-1])
-        if kind == "sm" and arch_major == major and arch_minor <= minor:
-            runs = True  # binary compatible within a major version
-        if kind == "compute" and (arch_major, arch_minor) <= (major, minor):
-            runs = True  # PTX is JIT-compiled for newer cards
-    if runs:
+    if not arch_list or any(runs_on(arch, major, minor) for arch in arch_list):
         return []
     wheel = next(name for floor, name in WHEEL_FOR_CC if cc_value(cc) >= floor)
     return [Problem("error", "env-no-kernels", f"torch's CUDA {cuda_build} build has kernels for {', '.join(arch_list)} but "

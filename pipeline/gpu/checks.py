@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.gpu.catalog import cc_value
+from pipeline.gpu.detect import cuda_gpu
 
 MIN_DRIVER = {"12.4": "550.54.14", "12.6": "560.28.03", "12.8": "570.26", "12.9": "575.51.03",
               "13.0": "580.65.06"}
@@ -109,11 +110,10 @@ def profile_problems(requested: str, plan_only: bool, detected: dict | None) -> 
 
 
 def environment_problems(report: dict, requested: str, plan_only: bool) -> list[Problem]:
-    """Every problem the report shows for GPU 0 and the requested profile."""
-    torch_info, card = report["torch"], report.get("gpu_profile")
+    """Every problem the report shows for CUDA device 0 and the requested profile."""
+    torch_info, card, first = report["torch"], report.get("gpu_profile"), cuda_gpu(report)
     problems = []
-    if report["gpus"]:
-        first = report["gpus"][0]
+    if first:
         problems += driver_problems(report["nvidia_driver"], torch_info["cuda_build"], first["compute_capability"])
         problems += arch_problems(torch_info["arch_list"], first["compute_capability"], first["name"],
                                   torch_info["cuda_build"])
@@ -121,8 +121,9 @@ def environment_problems(report: dict, requested: str, plan_only: bool) -> list[
             build = "a CPU-only build" if not torch_info["cuda_build"] else f"CUDA {torch_info['cuda_build']}"
             problems.append(Problem("warning", "env-torch-cpu-only", f"NVML sees {first['name']} but torch ({build}) cannot use it; "
                                                f"training falls back to the CPU", "install a CUDA build of torch"))
-        if len(report["gpus"]) > 1:
-            problems.append(Problem("warning", "env-multi-gpu", f"{len(report['gpus'])} GPUs found; strategy=auto trains on GPU 0",
+        if report["cuda_device_0"]["visible"] > 1:
+            problems.append(Problem("warning", "env-multi-gpu", f"{report['cuda_device_0']['visible']} GPUs visible; strategy=auto "
+                                                               f"trains on CUDA device 0, {first['name']}",
                                     "-S strategy=ddp (or fsdp) trains on all of them; CUDA_VISIBLE_DEVICES picks which"))
         if card and card["profile"] == "derived":
             problems.append(Problem("warning", "env-card-unknown", f"{first['name']} is not in the catalog (conf/gpu/): planning from "

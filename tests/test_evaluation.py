@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 from transformers import BertConfig, BertForSequenceClassification
 
 from pipeline.core import paths
-from pipeline.core.atomic import write_json
+from pipeline.core.atomic import write_json, write_yaml
+from pipeline.core.outputs import read_json
 from pipeline.data.tokenize import to_dataset
 from pipeline.evaluation.metrics import classification_metrics, confusion, confusion_rows, f1_interval
 from pipeline.models.bpe import train_bpe
@@ -48,9 +50,10 @@ def test_label_names_mlflow_refuses_are_made_safe_in_metric_names():
 
 @pytest.fixture
 def evaluated(tmp_path, monkeypatch, compose):
-    """The evaluate stage on 4 test texts, with a model that always answers `sport` (its head's bias)."""
+    """The evaluate stage on 4 test texts, with a model that always answers `sport` (its head's bias), run as
+    `python -m pipeline.stages.evaluate` after a plan made for a GPU: it evaluates on the device this machine has."""
+    from pipeline.stages import evaluate
     from pipeline.stages.baseline import baseline
-    from pipeline.stages.evaluate import evaluate
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -73,8 +76,10 @@ def evaluated(tmp_path, monkeypatch, compose):
     gate = {"metric": "val/f1", "threshold": 0.9, "baseline": 1.0, "value": 0.95, "passed": True, "refine_rounds": 1}
     write_json(paths.TRAINING_SUMMARY, {"mlflow_run_id": run_id, "mlflow_local_fallback": False, "gate": gate})
     baseline(seed=0)
-    metrics = evaluate(compose("tracking.uri=sqlite:///mlflow.db"), "cpu")
-    return metrics, client.get_run(run_id), client
+    write_yaml(paths.PLAN, {"target": "rtx3090", "settings": {"accelerator": "gpu"}})
+    OmegaConf.save(compose("tracking.uri=sqlite:///mlflow.db"), "params.yaml")
+    evaluate.main()
+    return read_json(paths.METRICS), client.get_run(run_id), client
 
 
 def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated, tmp_path):

@@ -21,6 +21,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.tracking.fallback_logger import ORIGINAL_RUN_TAG, ORIGINAL_URI_TAG, FallbackMLFlowLogger
 from pipeline.training.resume import ROOT as RESUME_ROOT
 from pipeline.tracking.store import reachable_tracking_uri
+from pipeline.tracking.system_metrics import SystemMetrics
 
 PLAIN, WITH_PASSWORD = "http://127.0.0.1:{port}", "http://user:secret@127.0.0.1:{port}"
 
@@ -162,18 +163,22 @@ def fit(logger: FallbackMLFlowLogger, *callbacks: L.Callback) -> list[float]:
     return model.losses
 
 
-def test_server_killed_during_a_refine_round_moves_both_runs_to_the_local_store(tmp_path, capsys):
+def test_server_killed_during_a_refine_round_moves_both_runs_to_the_local_store(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.1")
     with running_mlflow_server(tmp_path) as server:
         uri = server["url"].replace("http://", "http://user:secret@")  # the server ignores the credentials
         assert reachable_tracking_uri(tracking(uri)) == uri
         parent = FallbackMLFlowLogger("outage", uri, "tiny-run", {"stage": "train"})
         parent.log_hyperparams({"lr": 0.01, "model": {"layers": 2}})
-        first_round = fit(parent)
+        first_round = fit(parent, SystemMetrics())
         server_parent = parent.run_id
+        assert "system/cpu_utilization_percentage" in MlflowClient(uri).get_run(server_parent).data.metrics
         child = parent.child("refine-1", {"refine_round": "1"})
         child.log_hyperparams({"refine.lr": 0.005})
         server_child = child.run_id
-        refine_round = fit(child, KillServer(server["process"], after_step=5))
+        started = time.monotonic()
+        refine_round = fit(child, KillServer(server["process"], after_step=5), SystemMetrics())
+        assert time.monotonic() - started < 60, "the system metrics monitor held up the round"
         assert server["process"].poll() is not None, "the server was not killed"
     parent.log_metrics({"gate/passed": 1.0})
     (tmp_path / "plan.yaml").write_text("target: cpu\n")

@@ -146,6 +146,7 @@ class Tracking:
     uri: str = MISSING
     experiment: str = MISSING
     fallback_local: bool = MISSING
+    system_metrics: bool = MISSING
 
 
 @dataclass

@@ -150,7 +150,7 @@ WARNINGS = {
                        "Update the driver when you can."),
     "env-torch-cpu-only": ("NVML sees a GPU but torch cannot use it: training falls back to the CPU.",
                            "Install a CUDA build of torch."),
-    "env-multi-gpu": ("Several GPUs were found; strategy=auto trains on GPU 0.",
+    "env-multi-gpu": ("Several GPUs are visible; strategy=auto trains on CUDA device 0.",
                       "`-S strategy=ddp` (or fsdp) trains on all of them; CUDA_VISIBLE_DEVICES picks which."),
     "env-card-unknown": ("The card is not in the catalog: it is planned from NVML's compute capability and memory.",
                          "Add a conf/gpu profile for exact figures."),

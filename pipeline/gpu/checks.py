@@ -6,9 +6,11 @@ minor-version compatibility floors, Blackwell's driver floor, and which wheels r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pipeline.gpu.catalog import cc_value
+from pipeline.gpu.detect import cuda_gpu
 
 MIN_DRIVER = {"12.4": "550.54.14", "12.6": "560.28.03", "12.8": "570.26", "12.9": "575.51.03",
               "13.0": "580.65.06"}
@@ -16,6 +18,15 @@ COMPAT_FLOOR = {"12": "525", "13": "580"}  # minor-version compatibility: any 12
 BLACKWELL_DRIVER = "570"
 WHEEL_FOR_CC = [(7.5, "cu128 or newer"), (7.0, "cu126 (cu128+ dropped Volta)"),
                 (0.0, "cu126 (the last build with Pascal sm_61 kernels)")]
+# An entry of torch.cuda.get_arch_list(): sm_ (a cubin) or compute_ (PTX), CC digits (the last one is the minor),
+# and the suffix of CUDA 12+ targets. Which cards each runs on, from NVIDIA's CUDA C++ Programming Guide
+# ("Compute Capability", "Feature Availability": architecture- and family-specific feature sets) and the blog
+# "NVIDIA Blackwell and NVIDIA CUDA 12.9 Introduce Family-Specific Architecture Features":
+#   sm_XY        the same major X with minor >= Y (cubins are binary compatible within a major)
+#   compute_XY   any CC >= X.Y (the driver JIT-compiles PTX for newer cards)
+#   *_XYa        exactly CC X.Y (architecture-specific: sm_90a, sm_100a, compute_100a)
+#   *_XYf        the same major X with minor >= Y (family-specific, CUDA 12.9+: sm_100f runs on 10.0 and 10.3)
+ARCH = re.compile(r"(sm|compute)_(\d+)(\d)([af]?)")
 
 
 @dataclass(frozen=True)
@@ -55,20 +66,26 @@ def driver_problems(driver: str | None, cuda_build: str | None, cc: str | None) 
     return problems
 
 
+def runs_on(arch: str, major: int, minor: int) -> bool:
+    """Whether an arch list entry (sm_86, compute_90, sm_90a, sm_120f: see ARCH) runs on a card of CC major.minor.
+
+    An entry of another form counts as running: it cannot be ruled out.
+    """
+    found = ARCH.fullmatch(arch)
+    if not found:
+        return True
+    kind, arch_major, arch_minor, suffix = found[1], int(found[2]), int(found[3]), found[4]
+    if suffix == "a":
+        return (arch_major, arch_minor) == (major, minor)
+    if suffix == "f" or kind == "sm":
+        return arch_major == major and arch_minor <= minor
+    return (arch_major, arch_minor) <= (major, minor)
+
+
 def arch_problems(arch_list: list[str], cc: str, card_name: str, cuda_build: str | None) -> list[Problem]:
     """Does the torch build carry kernels (sm_XY) or PTX (compute_XY) this card can run?"""
-    if not arch_list:
-        return []
     major, minor = (int(part) for part in cc.split("."))
-    runs = False
-    for arch in arch_list:
-        kind, _, digits = arch.partition("_")
-        arch_major, arch_minor = int(digits[:-1]), int(digits[-1])
-        if kind == "sm" and arch_major == major and arch_minor <= minor:
-            runs = True  # binary compatible within a major version
-        if kind == "compute" and (arch_major, arch_minor) <= (major, minor):
-            runs = True  # PTX is JIT-compiled for newer cards
-    if runs:
+    if not arch_list or any(runs_on(arch, major, minor) for arch in arch_list):
         return []
     wheel = next(name for floor, name in WHEEL_FOR_CC if cc_value(cc) >= floor)
     return [Problem("error", "env-no-kernels", f"torch's CUDA {cuda_build} build has kernels for {', '.join(arch_list)} but "
@@ -93,11 +110,10 @@ def profile_problems(requested: str, plan_only: bool, detected: dict | None) -> 
 
 
 def environment_problems(report: dict, requested: str, plan_only: bool) -> list[Problem]:
-    """Every problem the report shows for GPU 0 and the requested profile."""
-    torch_info, card = report["torch"], report.get("gpu_profile")
+    """Every problem the report shows for CUDA device 0 and the requested profile."""
+    torch_info, card, first = report["torch"], report.get("gpu_profile"), cuda_gpu(report)
     problems = []
-    if report["gpus"]:
-        first = report["gpus"][0]
+    if first:
         problems += driver_problems(report["nvidia_driver"], torch_info["cuda_build"], first["compute_capability"])
         problems += arch_problems(torch_info["arch_list"], first["compute_capability"], first["name"],
                                   torch_info["cuda_build"])
@@ -105,8 +121,9 @@ def environment_problems(report: dict, requested: str, plan_only: bool) -> list[
             build = "a CPU-only build" if not torch_info["cuda_build"] else f"CUDA {torch_info['cuda_build']}"
             problems.append(Problem("warning", "env-torch-cpu-only", f"NVML sees {first['name']} but torch ({build}) cannot use it; "
                                                f"training falls back to the CPU", "install a CUDA build of torch"))
-        if len(report["gpus"]) > 1:
-            problems.append(Problem("warning", "env-multi-gpu", f"{len(report['gpus'])} GPUs found; strategy=auto trains on GPU 0",
+        if report["cuda_device_0"]["visible"] > 1:
+            problems.append(Problem("warning", "env-multi-gpu", f"{report['cuda_device_0']['visible']} GPUs visible; strategy=auto "
+                                                               f"trains on CUDA device 0, {first['name']}",
                                     "-S strategy=ddp (or fsdp) trains on all of them; CUDA_VISIBLE_DEVICES picks which"))
         if card and card["profile"] == "derived":
             problems.append(Problem("warning", "env-card-unknown", f"{first['name']} is not in the catalog (conf/gpu/): planning from "

@@ -7,6 +7,7 @@ device) and torch reports CUDA unavailable; both become an empty GPU list.
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pipeline.gpu.catalog import derived_profile, match_profile
+from pipeline.gpu.visible import cuda_device_0, pci_bus_id
 
 # The parts of an environment report the planner reads, for a machine without a usable GPU: how plan and
 # advise plan for a card this machine lacks.
@@ -60,13 +62,32 @@ def nvml_gpus() -> tuple[str | None, list[dict]]:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            pci = pynvml.nvmlDeviceGetPciInfo(handle)
             gpus.append({
                 "index": index,
                 "name": _text(pynvml.nvmlDeviceGetName(handle)),
                 "compute_capability": f"{major}.{minor}",
                 "memory_total_gib": round(memory.total / 2**30, 1),
+                "uuid": _text(pynvml.nvmlDeviceGetUUID(handle)),
+                "pci_bus_id": pci_bus_id(pci.domain, pci.bus, pci.device),
+                "mig": _mig_uuids(pynvml, handle),
             })
         return _text(pynvml.nvmlSystemGetDriverVersion()), gpus
+
+
+def _mig_uuids(pynvml: ModuleType, handle) -> list[str]:
+    """The UUIDs of a GPU's MIG instances (CUDA_VISIBLE_DEVICES may name one); [] where MIG is off or unsupported."""
+    try:
+        enabled = pynvml.nvmlDeviceGetMigMode(handle)[0] == pynvml.NVML_DEVICE_MIG_ENABLE
+    except pynvml.NVMLError:  # NotSupported: a card without MIG
+        return []
+    uuids = []
+    for slot in range(pynvml.nvmlDeviceGetMaxMigDeviceCount(handle) if enabled else 0):
+        try:
+            uuids.append(_text(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot))))
+        except pynvml.NVMLError:  # NotFound: an empty slot
+            continue
+    return uuids
 
 
 def torch_cuda(nvml_found_gpus: bool) -> dict:
@@ -77,7 +98,7 @@ def torch_cuda(nvml_found_gpus: bool) -> dict:
     """
     if not nvml_found_gpus:
         return {"cuda_build": _torch_build_version().cuda, "cuda_available": False,
-                "device_count": 0, "arch_list": []}
+                "device_count": 0, "arch_list": [], "device_0_pci_bus_id": None}
     import torch
 
     available = torch.cuda.is_available()
@@ -86,27 +107,47 @@ def torch_cuda(nvml_found_gpus: bool) -> dict:
         "cuda_available": available,
         "device_count": torch.cuda.device_count() if available else 0,
         "arch_list": torch.cuda.get_arch_list() if available else [],
+        "device_0_pci_bus_id": _device_0_pci_bus_id(torch) if available else None,
     }
 
 
+def _device_0_pci_bus_id(torch: ModuleType) -> str | None:
+    """Where torch's cuda:0 sits on the PCI bus; None where this torch's device properties do not say."""
+    props = torch.cuda.get_device_properties(0)
+    if not hasattr(props, "pci_bus_id"):
+        return None
+    return pci_bus_id(props.pci_domain_id, props.pci_bus_id, props.pci_device_id)
+
+
 def environment_report(catalog: dict[str, dict]) -> dict:
-    """A stable description of the machine: versions, hardware and GPU 0's catalog profile.
+    """A stable description of the machine: versions, hardware, which GPU is CUDA device 0 and why
+    (pipeline.gpu.visible), and that GPU's catalog profile.
 
     Nothing volatile (free memory, temperatures) goes in: the report is a dependency of resolve.
     """
     driver, gpus = nvml_gpus()
+    torch_info = torch_cuda(bool(gpus))
+    device_0 = cuda_device_0(gpus, torch_info, os.environ)
     profile = None
-    if gpus:
-        profile = match_profile(gpus[0]["name"], catalog) or derived_profile(gpus[0], next(iter(catalog.values())))
+    if device_0["index"] is not None:
+        gpu = gpus[device_0["index"]]
+        profile = match_profile(gpu["name"], catalog) or derived_profile(gpu, next(iter(catalog.values())))
     return {
         "python": platform.python_version(),
         "platform": platform.system().lower(),
         "packages": package_versions(),
-        "torch": torch_cuda(bool(gpus)),
+        "torch": torch_info,
         "nvidia_driver": driver,
         "gpus": gpus,
+        "cuda_device_0": device_0,
         "gpu_profile": profile,
     }
+
+
+def cuda_gpu(report: dict) -> dict | None:
+    """The NVML entry of CUDA device 0 in an environment report; None when no GPU is visible."""
+    index = report["cuda_device_0"]["index"]
+    return None if index is None else report["gpus"][index]
 
 
 def memory_in_use() -> list[float]:

@@ -65,8 +65,11 @@ def _choose_target(decide: Decisions, env: dict, gpu: DictConfig) -> dict | None
         decide("accelerator", "gpu", f"torch sees {card['name']} (CUDA {env['torch']['cuda_build']}), "
                                      f"profile {card['profile']}")
         return card
-    found = f"NVML lists {len(env['gpus'])} GPU(s) but torch cannot use them" if env["gpus"] \
-        else "no NVIDIA GPU found"
+    found = "no NVIDIA GPU found"
+    if env["gpus"] and env["cuda_device_0"]["index"] is None:
+        found = env["cuda_device_0"]["why"]  # CUDA_VISIBLE_DEVICES hides them all
+    elif env["gpus"]:
+        found = f"NVML lists {len(env['gpus'])} GPU(s) but torch cannot use them"
     decide("accelerator", "cpu", f"gpu=auto and {found}: training on the CPU")
     return None
 

@@ -53,6 +53,11 @@ def load_registered(uri: str) -> TextClassifier:
                               config.get("onnx_file", "model.onnx"))
 
 
+def available_device() -> str:
+    """cuda where torch can use a GPU on this machine, else cpu (whatever the plan was made for)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def label_names(config) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 

@@ -18,7 +18,7 @@ from pipeline.config.params import load_params
 from pipeline.core import paths
 from pipeline.core.atomic import write_json
 from pipeline.core.errors import run_main
-from pipeline.core.outputs import read_json, read_yaml, training_summary
+from pipeline.core.outputs import read_json, training_summary
 from pipeline.data.loader import split_examples
 from pipeline.evaluation import gate
 from pipeline.evaluation.calibration import calibration_metrics, fit_temperature
@@ -26,7 +26,7 @@ from pipeline.evaluation.champion import score_champion
 from pipeline.evaluation.metrics import classification_metrics, f1_interval
 from pipeline.evaluation.report import FILES, write_report
 from pipeline.models.safe_load import load_pretrained
-from pipeline.serving.inference import load_model, model_logits
+from pipeline.serving.inference import available_device, load_model, model_logits
 from pipeline.tracking.registry import model_name
 from pipeline.tracking.store import log_evaluation, training_client
 
@@ -54,8 +54,7 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
 
 def main() -> None:
     cfg = load_params("model", "data", "tracking", "registry")
-    device = "cuda" if read_yaml(paths.PLAN)["settings"]["accelerator"] == "gpu" else "cpu"
-    metrics = evaluate(cfg, device)
+    metrics = evaluate(cfg, available_device())
     print(f"evaluate: test/accuracy {metrics['test/accuracy']}, test/f1_macro {metrics['test/f1_macro']} "
           f"({metrics['test/f1_macro_low']} to {metrics['test/f1_macro_high']}); TF-IDF baseline "
           f"{metrics['baseline/test/f1_macro']}; ECE {metrics['test/ece']} -> {metrics['test/ece_calibrated']} at "

@@ -26,6 +26,8 @@ def main() -> None:
                                  f"the plan assumes the whole card: free it or expect out-of-memory")
     if not report["gpus"] and cfg.gpu.profile == "auto":
         print("validate_env: no NVIDIA GPU found (NVML unavailable); gpu=auto falls back to the CPU")
+    elif report["gpus"]:
+        print(f"validate_env: {report['cuda_device_0']['why']}")
     problems = environment_problems(report, cfg.gpu.profile, cfg.gpu.plan_only)
     for problem in problems:
         if problem.level == "warning":

@@ -16,6 +16,7 @@ from pipeline.core import paths
 from pipeline.core.errors import PipelineError, warn
 from pipeline.gpu.policy import processes
 from pipeline.tracking.fallback_logger import FallbackMLFlowLogger
+from pipeline.tracking.system_metrics import SystemMetrics
 from pipeline.training.curves import CurveRecorder
 from pipeline.training.datamodule import TextDataModule
 from pipeline.training.module import TextClassifier
@@ -88,7 +89,7 @@ def fit_round(session: Session, logger: FallbackMLFlowLogger, result: Round) -> 
             enable_progress_bar=cfg.train.progress_bar, callbacks=[
                 best_checkpoint, *resume_checkpoints(folder, cfg.train.checkpoint_every_n_steps),
                 EarlyStopping(monitor=monitor, mode="max", patience=cfg.train.early_stopping_patience),
-                session.recorder, resume_point])
+                session.recorder, resume_point, *([SystemMetrics()] if cfg.tracking.system_metrics else [])])
         try:
             trainer.fit(session.module, datamodule=session.datamodule, ckpt_path=resume.last_checkpoint(result.index),
                         weights_only=True)

@@ -161,7 +161,29 @@ def table(path: Path) -> str:
         gap = f"{found['now']['f1'] - found['loop']['f1']:+.3f}" if "now" in found and "loop" in found else "-"
         lines.append(f"| {name} | {split} | {stats.get('classes', '?')} | {stats.get('smallest_share', 0):.1%} | "
                      + " | ".join(cells) + f" | {gap} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + across_seeds(path)
+
+
+def across_seeds(path: Path) -> str:
+    """Markdown: per set measured with several seeds, now and loop's mean (range) and the mean difference."""
+    scores: dict[str, dict[str, dict[int, float]]] = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["variant"] in ("now", "loop"):
+            scores.setdefault(record["set"], {}).setdefault(record["variant"], {})[record.get("seed", SEED)] = record["f1"]
+    lines = []
+    for name, found in scores.items():
+        seeds = sorted(set(found.get("now", {})) & set(found.get("loop", {})))
+        if len(seeds) < 2:
+            continue
+        now, loop = ([found[v][seed] for seed in seeds] for v in ("now", "loop"))
+        lines.append(f"| {name} | {', '.join(map(str, seeds))} | {sum(now) / len(now):.3f} ({min(now):.3f}-{max(now):.3f}) | "
+                     f"{sum(loop) / len(loop):.3f} ({min(loop):.3f}-{max(loop):.3f}) | "
+                     f"{(sum(now) - sum(loop)) / len(seeds):+.3f} |")
+    if not lines:
+        return ""
+    return ("\n\n| set | seeds | now: mean (range) | loop: mean (range) | now - loop, mean |\n|---|---|---|---|---|\n"
+            + "\n".join(lines))
 
 
 def main() -> None:

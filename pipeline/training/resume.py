@@ -6,6 +6,8 @@ everything the fit depends on; `dvc repro` runs train again and it carries on fr
     state.json       MLflow run ids and the settings in force (an out-of-memory retry changes the micro batch)
     round-<i>/       last.ckpt (full state every N optimizer steps), best.ckpt (best validation weights),
                      result.json (written when the round has finished)
+
+A checkpoint is one file, or with DeepSpeed a folder of ZeRO shards (merged into one file by `consolidate`).
 """
 
 from __future__ import annotations

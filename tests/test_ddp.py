@@ -78,7 +78,8 @@ def assert_same_training(single, parallel):
     (summary, weights), (other, other_weights) = single, parallel
     assert abs(other["val/f1"] - summary["val/f1"]) <= TOLERANCE["val/f1"], (summary["val/f1"], other["val/f1"])
     assert other["best_epoch"] == summary["best_epoch"]
-    assert {key: value.shape for key, value in weights.items()} == {key: value.shape for key, value in other_weights.items()}
+    shapes = [{key: value.shape for key, value in saved.items()} for saved in (weights, other_weights)]
+    assert shapes[0] == shapes[1]
     largest = max(float((weights[key] - other_weights[key]).abs().max()) for key in weights)
     assert largest <= TOLERANCE["weights"], largest
     print(f"largest weight difference {largest:.2e}, val/f1 {summary['val/f1']} and {other['val/f1']}")

@@ -52,8 +52,8 @@ class CPUFSDPStrategy(FSDPStrategy):
     """
 
     def _setup_model(self, model: torch.nn.Module) -> FullyShardedDataParallel:
-        return FullyShardedDataParallel(model, cpu_offload=self.cpu_offload, mixed_precision=self.mixed_precision_config,
-                                        sharding_strategy=self.sharding_strategy, device_id=self.root_device,
+        return FullyShardedDataParallel(model, device_id=self.root_device, sharding_strategy=self.sharding_strategy,
+                                        cpu_offload=self.cpu_offload, mixed_precision=self.mixed_precision_config,
                                         **self.kwargs)
 
     def lightning_module_state_dict(self) -> dict:

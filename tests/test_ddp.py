@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
+from transformers import AutoModelForSequenceClassification
 
 from conftest import ROOT, resolve_stage, run, train_stage
 from pipeline.core import paths
@@ -40,7 +41,10 @@ def plan_for(*overrides) -> dict:
 
 
 def outcome(summary: dict) -> tuple[dict, dict]:
-    """The training summary and the saved weights; models/trained is removed for the next run."""
+    """The training summary and the saved weights, once the saved model reloads with every weight of its config
+    at full size; models/trained is removed for the next run."""
+    _, loading = AutoModelForSequenceClassification.from_pretrained(paths.TRAINED, output_loading_info=True)
+    assert not any(loading.values()), loading  # no missing, unexpected (flattened, sharded) or mismatched weights
     weights = load_file(paths.TRAINED / "model.safetensors")
     shutil.rmtree(paths.TRAINED)
     return summary, weights
@@ -74,7 +78,8 @@ def assert_same_training(single, parallel):
     (summary, weights), (other, other_weights) = single, parallel
     assert abs(other["val/f1"] - summary["val/f1"]) <= TOLERANCE["val/f1"], (summary["val/f1"], other["val/f1"])
     assert other["best_epoch"] == summary["best_epoch"]
-    assert weights.keys() == other_weights.keys()
+    shapes = [{key: value.shape for key, value in saved.items()} for saved in (weights, other_weights)]
+    assert shapes[0] == shapes[1]
     largest = max(float((weights[key] - other_weights[key]).abs().max()) for key in weights)
     assert largest <= TOLERANCE["weights"], largest
     print(f"largest weight difference {largest:.2e}, val/f1 {summary['val/f1']} and {other['val/f1']}")

@@ -194,8 +194,8 @@ def test_strategy_errors_say_what_to_change(compose):
     with pytest.raises(PipelineError, match="16 does not split evenly over 3 processes") as err:
         card_plan(compose, "rtx3090", "strategy=ddp", "strategy.devices=3")
     assert err.value.code == "plan-batch-indivisible"
-    with pytest.raises(PipelineError, match="strategy=fsdp needs CUDA GPUs") as err:
-        plan_for(compose("gpu=cpu", "strategy=fsdp", "strategy.devices=2"))
+    with pytest.raises(PipelineError, match="strategy=deepspeed needs CUDA GPUs") as err:
+        plan_for(compose("gpu=cpu", "strategy=deepspeed", "strategy.devices=2"))
     assert err.value.code == "plan-strategy-unsupported"
 
 

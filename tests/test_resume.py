@@ -2,9 +2,11 @@
 uninterrupted one does; CUDA out of memory shrinks the micro batch (injected on the CPU); checkpoints
 are written atomically and a corrupt one is a clear error."""
 
+import importlib.util
 import os
 import shutil
 
+import lightning as L
 import pytest
 import torch
 import yaml
@@ -13,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from conftest import train_stage
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
-from pipeline.training.resume import ROOT, AtomicCheckpointIO, load_checkpoint
+from pipeline.training.resume import CONSOLIDATED, ROOT, AtomicCheckpointIO, consolidate, load_checkpoint
 from pipeline.training.module import TextClassifier
 
 # 160 training rows / global batch 16 = 10 optimizer steps per epoch; a resume point every 3 steps.
@@ -132,3 +134,20 @@ def test_checkpoint_writes_are_atomic(tmp_path):
         io.save_checkpoint({"step": torch.tensor(2), "unpicklable": lambda: None}, path)
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
     assert io.load_checkpoint(path)["step"] == 1  # the previous checkpoint is intact
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="deepspeed is installed here")
+def test_only_a_deepspeed_checkpoint_folder_is_merged_then_read_from_its_merged_file(tmp_path):
+    """DeepSpeed needs CUDA and its package, so its route is followed up to Lightning's merge of the shards."""
+    trainer, checkpoint = L.Trainer(accelerator="cpu", logger=False), {"epoch": 3, "state_dict": {"w": torch.ones(2)}}
+    full = tmp_path / "best.ckpt"  # FSDP's (gathered by every process), DDP's, one process's
+    torch.save(checkpoint, full)
+    consolidate(trainer, full)
+    assert [path.name for path in tmp_path.iterdir()] == ["best.ckpt"]  # nothing to merge
+
+    shards = tmp_path / "zero"
+    shards.mkdir()
+    with pytest.raises(ModuleNotFoundError, match="deepspeed"):  # the folder goes to DeepSpeed's merge
+        consolidate(trainer, shards)
+    torch.save(checkpoint, shards / CONSOLIDATED)  # what the merge writes
+    assert load_checkpoint(shards)["epoch"] == 3

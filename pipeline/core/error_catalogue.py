@@ -106,8 +106,8 @@ ERRORS = {
                           "(`strategy=fsdp`), or a card the message lists."),
     "plan-batch-indivisible": ("`train.global_batch_size` does not split evenly over devices x nodes processes.",
                                "Set the global batch to a multiple of the number of processes."),
-    "plan-strategy-unsupported": ("The strategy cannot run here: fsdp and deepspeed need CUDA GPUs; deepspeed "
-                                  "needs its package.", "Use `strategy=ddp` on the CPU, or install deepspeed."),
+    "plan-strategy-unsupported": ("The strategy cannot run here: deepspeed needs CUDA GPUs and its package.",
+                                  "Use `strategy=ddp` or `fsdp` on the CPU, or install deepspeed."),
     "train-launcher-mismatch": ("torchrun or SLURM started a different number of processes than the plan's "
                                 "devices x nodes.", "Set `strategy.devices` / `strategy.num_nodes` to what the "
                                 "launcher starts, then `dvc repro resolve`."),

@@ -109,9 +109,9 @@ def _plan_processes(decide: Decisions, env: dict, card: dict | None, strategy: D
         reason = {"ddp": "one process per device, each with the whole model; gradients averaged (DDP)",
                   "fsdp": "fully sharded data parallel: weights, gradients and states split across the processes",
                   "deepspeed": "DeepSpeed ZeRO: training state split across the processes"}[name]
-        if card is None and name != "ddp":
-            raise PipelineError("plan-strategy-unsupported", f"strategy={name} needs CUDA GPUs; this plan is for the CPU",
-                                "params.yaml strategy.name", "use -S strategy=ddp (gloo) on the CPU, or plan for a GPU")
+        if card is None and name == "deepspeed":
+            raise PipelineError("plan-strategy-unsupported", "strategy=deepspeed needs CUDA GPUs; this plan is for the CPU",
+                                "params.yaml strategy.name", "use -S strategy=ddp or fsdp (gloo) on the CPU, or plan for a GPU")
         if name == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
             raise PipelineError("plan-strategy-unsupported", "strategy=deepspeed but the deepspeed package is not installed",
                                 "params.yaml strategy.name", "`.venv/bin/uv pip install deepspeed`, or use -S strategy=fsdp")

@@ -6,6 +6,8 @@ everything the fit depends on; `dvc repro` runs train again and it carries on fr
     state.json       MLflow run ids and the settings in force (an out-of-memory retry changes the micro batch)
     round-<i>/       last.ckpt (full state every N optimizer steps), best.ckpt (best validation weights),
                      result.json (written when the round has finished)
+
+A checkpoint is one file, or with DeepSpeed a folder of ZeRO shards (merged into one file by `consolidate`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pipeline.core.atomic import atomic_file, write_json
 from pipeline.core.errors import PipelineError
 
 ROOT = Path(".cache/train")
+CONSOLIDATED = "consolidated.pt"  # the full weights merged from a DeepSpeed checkpoint's ZeRO shards
 
 # Expected when resuming: the round folder holds the checkpoints being resumed, and the train loader resumes
 # mid-epoch itself (EpochSampler), which Lightning cannot see.
@@ -35,15 +38,29 @@ warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and i
 warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")
 
 
+def consolidate(trainer: L.Trainer, path: Path | str) -> None:
+    """Make the best checkpoint one file of full weights that every process can read, with all of them.
+
+    FSDP's already is (every process took part in gathering it, state_dict_type="full"), as are DDP's and
+    one process's. DeepSpeed writes a folder of ZeRO shards: the main process merges them into CONSOLIDATED
+    in that folder (Lightning's convert_zero_checkpoint_to_fp32_state_dict) while the others wait.
+    """
+    if not Path(path).is_dir():
+        return
+    if trainer.is_global_zero:
+        from lightning.pytorch.utilities.deepspeed import convert_zero_checkpoint_to_fp32_state_dict
+
+        convert_zero_checkpoint_to_fp32_state_dict(path, Path(path) / CONSOLIDATED)
+    trainer.strategy.barrier("consolidate")
+
+
 def load_checkpoint(path: Path | str) -> dict:
     """A checkpoint's tensors and plain values (torch.load with weights_only=True); unreadable is an error.
 
-    DeepSpeed writes a checkpoint as a folder of ZeRO shards: it is consolidated into one state dict.
+    A DeepSpeed checkpoint (a folder) is read from the file `consolidate` wrote into it.
     """
     if Path(path).is_dir():
-        from lightning.pytorch.utilities.deepspeed import convert_zero_checkpoint_to_fp32_state_dict
-
-        return convert_zero_checkpoint_to_fp32_state_dict(path, Path(path) / "consolidated.pt")
+        path = Path(path) / CONSOLIDATED
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, ValueError) as err:  # truncated zip, bad pickle, not a checkpoint
@@ -143,7 +160,11 @@ class ResumeDir:
     @rank_zero_only
     def finish(self, index: int, summary: dict) -> None:
         write_json(self.round_dir(index) / "result.json", summary)
-        (self.round_dir(index) / "last.ckpt").unlink(missing_ok=True)
+        last = self.round_dir(index) / "last.ckpt"
+        if last.is_dir():  # DeepSpeed's: a folder of shards
+            shutil.rmtree(last)
+        else:
+            last.unlink(missing_ok=True)
 
     @rank_zero_only
     def restart_round(self, index: int) -> None:

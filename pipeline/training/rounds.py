@@ -5,6 +5,7 @@ Round 0 is the first fit; each refinement round continues from the best weights 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import lightning as L
@@ -20,7 +21,8 @@ from pipeline.tracking.system_metrics import SystemMetrics
 from pipeline.training.curves import CurveRecorder
 from pipeline.training.datamodule import TextDataModule
 from pipeline.training.module import TextClassifier
-from pipeline.training.resume import AtomicCheckpointIO, ResumeCheckpoint, ResumeDir, ResumePoint, load_checkpoint
+from pipeline.training.resume import (AtomicCheckpointIO, ResumeCheckpoint, ResumeDir, ResumePoint, consolidate,
+                                      load_checkpoint)
 from pipeline.training.strategy import lightning_strategy
 
 
@@ -68,7 +70,6 @@ def fit_round(session: Session, logger: FallbackMLFlowLogger, result: Round) -> 
         result.score, result.best_epoch = finished["score"], finished["best_epoch"]
         result.resumed_at, result.state_dict = finished["resumed_at"], finished["state_dict"]
         return result
-    starting_weights = {name: value.detach().cpu().clone() for name, value in session.module.state_dict().items()}
     session.module.hparams.lr = result.lr
     session.recorder.start_round(result.index)
     attempt = 0
@@ -90,17 +91,17 @@ def fit_round(session: Session, logger: FallbackMLFlowLogger, result: Round) -> 
                 best_checkpoint, *resume_checkpoints(folder, cfg.train.checkpoint_every_n_steps),
                 EarlyStopping(monitor=monitor, mode="max", patience=cfg.train.early_stopping_patience),
                 session.recorder, resume_point, *([SystemMetrics()] if cfg.tracking.system_metrics else [])])
-        try:
-            trainer.fit(session.module, datamodule=session.datamodule, ckpt_path=resume.last_checkpoint(result.index),
-                        weights_only=True)
+        try:  # on a copy: the fit moves, wraps and shards the module it trains; the session's stays whole
+            trainer.fit(copy.deepcopy(session.module), datamodule=session.datamodule,
+                        ckpt_path=resume.last_checkpoint(result.index), weights_only=True)
             break
         except torch.OutOfMemoryError as err:
             shrink_micro_batch(session, logger, result.index, err)
-            session.module.load_state_dict(starting_weights)
             resume.restart_round(result.index)
             torch.cuda.empty_cache()
             attempt += 1
-    best = load_checkpoint(best_checkpoint.best_model_path)
+    consolidate(trainer, best_checkpoint.best_model_path)
+    best = load_checkpoint(best_checkpoint.best_model_path)  # every process reads the full best weights
     result.score, result.best_epoch = float(best_checkpoint.best_model_score), best["epoch"]
     result.resumed_at, result.state_dict = resume_point.resumed_at, best["state_dict"]
     resume.finish(result.index, {**result.summary(), "curves": session.recorder.state_dict()})

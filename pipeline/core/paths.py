@@ -1,6 +1,7 @@
 """Where stages read and write (relative to the project root, where DVC runs them); dvc.yaml declares the
 same paths."""
 
+import os
 from pathlib import Path
 
 # The Hydra config groups: the working directory's when it is a project root, else those of the checkout
@@ -38,6 +39,13 @@ WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "
               BASELINE: "baseline", SUSPECT_LABELS: "baseline", PRETRAINED: "pretrain", TRAINED: "train",
               METRICS: "evaluate", CONFUSION: "evaluate", ERRORS: "evaluate", PER_CLASS: "evaluate", FIGURES: "evaluate",
               EXPORT: "export", REGISTRY: "export"}
+
+
+def project_root() -> Path:
+    """The project's root, absolute: DVC_ROOT, which DVC sets for each stage it runs (for a queued or --temp
+    experiment, the project, not the temporary copy under .dvc/tmp/exps the stage runs in), else the working
+    directory."""
+    return Path(os.environ.get("DVC_ROOT") or ".").resolve()
 
 
 def writer(path: Path | str) -> str | None:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import requests
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
@@ -17,8 +18,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from pipeline.core.errors import warn
 from pipeline.core.redact import redact
-from pipeline.tracking.store import (LOCAL_URI, TRAIN_RETRIES, TRAIN_TIMEOUT_S, absolute, http_limits, is_server,
-                                     server_unreachable)
+from pipeline.tracking.store import (LOCAL_URI, TRAIN_RETRIES, TRAIN_TIMEOUT_S, absolute, experiment_id, http_limits,
+                                     is_server, server_unreachable)
 
 ORIGINAL_URI_TAG, ORIGINAL_RUN_TAG = "original_tracking_uri", "original_run_id"
 METRICS_PER_REQUEST = 1000  # MLflow's limit for one log_batch
@@ -54,8 +55,8 @@ class FallbackMLFlowLogger(MLFlowLogger):
 
     @property
     def experiment(self) -> MlflowClient:
-        """The MlflowClient of the store in use; the run is created on first use."""
-        return self._guarded(MLFlowLogger.experiment.fget, self)
+        """The MlflowClient of the store in use; the run (and the experiment, if new) is created on first use."""
+        return self._guarded(self._open)
 
     def child(self, run_name: str, tags: Mapping[str, str], run_id: str | None = None) -> FallbackMLFlowLogger:
         """A logger for a run nested under this one (tag mlflow.parentRunId), in the store this one uses now;
@@ -91,6 +92,13 @@ class FallbackMLFlowLogger(MLFlowLogger):
     def finalize(self, status: str = "success") -> None:
         self._guarded(super().finalize, status)
         self._status = status
+
+    @rank_zero_experiment
+    def _open(self) -> MlflowClient:
+        """MLFlowLogger's client and run, in the experiment pipeline.tracking.store.experiment_id gets or creates."""
+        if not self._initialized and self._experiment_id is None:
+            self._experiment_id = experiment_id(self._mlflow_client, self._experiment_name)
+        return MLFlowLogger.experiment.fget(self)
 
     def _guarded(self, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)`; if the server does not answer, move to the local store and call again there."""

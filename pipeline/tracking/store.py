@@ -1,4 +1,5 @@
-"""MLflow helpers: which server, whether it answers, which tags, and a client bound to the run train opened."""
+"""MLflow helpers: which server, whether it answers, the experiment, which tags, and a client bound to the run train
+opened."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from pipeline.config.params import params_hash
 from pipeline.core.errors import PipelineError, warn
+from pipeline.core.paths import project_root
 from pipeline.core.redact import redact
 
 SQLITE = "sqlite:///"
@@ -31,6 +32,12 @@ SERVER_SCHEMES = ("http", "https", "databricks")  # stores behind an HTTP API: t
 CHECK_RETRIES, CHECK_TIMEOUT_S = 1, 3
 TRAIN_RETRIES, TRAIN_TIMEOUT_S = 2, 10
 
+# The experiment tag MLflow's UI reads to pick its view (mlflow.experimentKind, the ExperimentKind values in
+# mlflow/server/js; MLflow's Python package defines no constant for it): without it MLflow 3 may open the GenAI view.
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+DVC_EXP_NAME = "DVC_EXP_NAME"  # the experiment's name: `dvc exp run`, queued or not, sets it for each stage
+DVC_EXPERIMENT_TAG = "dvc_experiment"
+
 
 def tracking_uri(tracking: DictConfig) -> str:
     """MLFLOW_TRACKING_URI when set, else `tracking.uri` from params (sqlite:///mlflow.db by default)."""
@@ -38,14 +45,37 @@ def tracking_uri(tracking: DictConfig) -> str:
 
 
 def absolute(uri: str) -> str:
-    """`uri` with a relative sqlite path made absolute.
+    """`uri` with a relative sqlite path made absolute against the project root (DVC_ROOT when DVC runs the
+    stage), so a queued experiment, which runs in a temporary copy of the project, logs to the project's store.
 
-    MLflow caches stores by URI, so the same relative URI used from another directory in one process
+    MLflow also caches stores by URI: the same relative URI used from another directory in one process
     would otherwise reach the first directory's file.
     """
     if uri.startswith(SQLITE) and not uri.startswith(SQLITE + "/"):
-        uri = SQLITE + str(Path(uri[len(SQLITE):]).resolve())
+        uri = SQLITE + str((project_root() / uri[len(SQLITE):]).resolve())
     return uri
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """The id of the MLflow experiment `name`, created if there is none, tagged as model training (unless it
+    says otherwise) so that MLflow's UI opens it in its training-runs view, not the GenAI one.
+
+    In a sqlite store its artifacts go to the project root's mlruns/<name>: MLflow's default, ./mlruns, would
+    be the temporary copy a queued experiment runs in.
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        local = urlsplit(client.tracking_uri).scheme == "sqlite"
+        artifacts = str(project_root() / "mlruns" / name) if local else None
+        try:
+            return client.create_experiment(name, artifacts, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            experiment = client.get_experiment_by_name(name)  # a run in parallel (dvc queue start -j 2) made it
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+    return experiment.experiment_id
 
 
 def is_server(uri: str) -> bool:
@@ -148,10 +178,17 @@ def git_commit() -> str:
         return "unknown"
 
 
+def dvc_experiment() -> str | None:
+    """The name of the DVC experiment running this stage, or None outside `dvc exp run` (e.g. `dvc repro`)."""
+    return os.environ.get(DVC_EXP_NAME) or None
+
+
 def run_tags(cfg: DictConfig) -> dict[str, str]:
-    """Tags that say where a run came from (git, GPU profile, params) and what it trained."""
+    """Tags that say where a run came from (git, DVC experiment, GPU profile, params) and what it trained."""
+    experiment = dvc_experiment()
     return {
         "git_commit": git_commit(),
+        **({DVC_EXPERIMENT_TAG: experiment} if experiment else {}),
         "gpu_profile": cfg.gpu.profile,
         "dvc_params_hash": params_hash(cfg),
         "model": cfg.model.name,

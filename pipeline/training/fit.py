@@ -26,7 +26,7 @@ from pipeline.evaluation import gate
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 from pipeline.models.sources import build_model
 from pipeline.tracking.fallback_logger import FallbackMLFlowLogger
-from pipeline.tracking.store import reachable_tracking_uri, run_tags, tracking_uri
+from pipeline.tracking.store import dvc_experiment, reachable_tracking_uri, run_tags, tracking_uri
 from pipeline.training.curves import CurveRecorder
 from pipeline.training.datamodule import TextDataModule
 from pipeline.training.module import TextClassifier, class_weights
@@ -83,7 +83,8 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
         module.model = torch.compile(model)
 
     resumed_run = resume.state.get("mlflow_run_id") if resume.state.get("tracking_uri") == redact(uri) else None
-    logger = FallbackMLFlowLogger(cfg.tracking.experiment, uri, f"{cfg.model.name}-{cfg.data.name}",
+    run_name = dvc_experiment() or f"{cfg.model.name}-{cfg.data.name}"  # named after the DVC experiment, if any
+    logger = FallbackMLFlowLogger(cfg.tracking.experiment, uri, run_name,
                                   redact({**run_tags(cfg), "stage": "train"}), run_id=resumed_run)
     logger.log_hyperparams(redact({**OmegaConf.to_container(cfg, resolve=True), "plan": plan["settings"],
                                    "parameters": counts}))

@@ -30,7 +30,7 @@ from omegaconf.errors import ConfigKeyError
 from pipeline.config.compose import check_group_option, compose_config
 from pipeline.config.schema import Gate
 from pipeline.core.errors import PipelineError, run_main
-from pipeline.core.paths import MLFLOW_PARENT_RUN, OPTUNA_STORAGE, OPTUNA_STUDY, OPTUNA_TRIAL
+from pipeline.core.paths import MLFLOW_PARENT_RUN, OPTUNA_PRUNER_ATTR, OPTUNA_STORAGE, OPTUNA_STUDY, OPTUNA_TRIAL
 from pipeline.core.interpreter import with_interpreter_on_path
 from pipeline.core.redact import redact
 from pipeline.tracking.store import PRUNED_TAG, absolute, experiment_id, reachable_tracking_uri
@@ -190,6 +190,7 @@ def main() -> None:
     check_space(sweep.space, fixed, conf)
     cfg = compose_config(fixed, conf_dir=conf)
     study, created = open_study(sweep)
+    study.set_user_attr(OPTUNA_PRUNER_ATTR, OmegaConf.to_container(sweep.pruner))  # for the trials' train stage
     client = MlflowClient(reachable_tracking_uri(cfg.tracking))
     experiment = experiment_id(client, cfg.tracking.experiment)
     parent = parent_run(study, created, client, experiment)

@@ -36,6 +36,7 @@ RETRAIN_RUN = "PIPELINE_RETRAIN_RUN"  # environment variable: pipeline.retrain's
 # Environment variables: pipeline.sweep's trial, for the train stage of its DVC experiment (pipeline.training.trial)
 OPTUNA_STORAGE, OPTUNA_STUDY, OPTUNA_TRIAL = "PIPELINE_OPTUNA_STORAGE", "PIPELINE_OPTUNA_STUDY", "PIPELINE_OPTUNA_TRIAL"
 MLFLOW_PARENT_RUN = "PIPELINE_MLFLOW_PARENT_RUN"  # the study's MLflow run: the trial's train run is its child
+OPTUNA_PRUNER_ATTR = "pruner"  # the study's user attribute with the median pruner's settings (sweep.pruner)
 
 # The stage that writes each output (a file, or a folder and everything in it).
 WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "preprocess", PLAN: "resolve", BUDGET: "resolve",

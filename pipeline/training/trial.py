@@ -13,6 +13,7 @@ import lightning as L
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from pipeline.core.paths import MLFLOW_PARENT_RUN as PARENT_RUN
+from pipeline.core.paths import OPTUNA_PRUNER_ATTR as PRUNER_ATTR
 from pipeline.core.paths import OPTUNA_STORAGE as STORAGE
 from pipeline.core.paths import OPTUNA_STUDY as STUDY
 from pipeline.core.paths import OPTUNA_TRIAL as TRIAL
@@ -34,6 +35,7 @@ class Pruning(L.Callback):
         import optuna  # only in a trial: train starts without it otherwise
 
         study = optuna.load_study(study_name=os.environ[STUDY], storage=os.environ[STORAGE])
+        study.pruner = optuna.pruners.MedianPruner(**study.user_attrs[PRUNER_ATTR])  # the storage keeps no pruner
         number = int(os.environ[TRIAL])
         trial_id = next(t._trial_id for t in study.get_trials(deepcopy=False) if t.number == number)
         self.trial, self.monitor, self.pruned = optuna.Trial(study, trial_id), monitor, False

@@ -126,17 +126,23 @@ def open_study(sweep: DictConfig) -> tuple[optuna.Study, bool]:
                             "fix sweep.storage (sqlite:///optuna.db needs no server)") from None
 
 
-def parent_run(study: optuna.Study, created: bool, client: MlflowClient, experiment: str) -> str:
-    """The study's MLflow run: made by the process that created the study, found by the others."""
+def parent_run(study: optuna.Study, created: bool, uri: str, experiment_name: str) -> tuple[MlflowClient, str, str]:
+    """A client, the MLflow experiment and the study's run: made by the process that created the study, found by
+    the others (which touch the store only then: two processes creating a new sqlite store at once collide)."""
+    if not created:
+        for _ in range(60):  # the creator sets it right after creating the study
+            if PARENT_RUN_ATTR in study.user_attrs:
+                break
+            time.sleep(1)
+        else:
+            raise PipelineError("sweep-study-incomplete", f"study {study.study_name} has no MLflow run after 60 s",
+                                "sweep.storage", "use another sweep.study, or delete this one (optuna delete-study)")
+    client = MlflowClient(uri)
+    experiment = experiment_id(client, experiment_name)
     if created:
         run = client.create_run(experiment, run_name=study.study_name, tags={"optuna.study": study.study_name})
         study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-    for _ in range(60):  # the creator sets it right after creating the study
-        if PARENT_RUN_ATTR in study.user_attrs:
-            return study.user_attrs[PARENT_RUN_ATTR]
-        time.sleep(1)
-    raise PipelineError("sweep-study-incomplete", f"study {study.study_name} has no MLflow run after 60 s",
-                        "sweep.storage", "use another sweep.study, or delete this one (optuna delete-study)")
+    return client, experiment, study.user_attrs[PARENT_RUN_ATTR]
 
 
 def run_trial(study: optuna.Study, sweep: DictConfig, fixed: list[str], parent: str, client: MlflowClient,
@@ -191,9 +197,8 @@ def main() -> None:
     cfg = compose_config(fixed, conf_dir=conf)
     study, created = open_study(sweep)
     study.set_user_attr(OPTUNA_PRUNER_ATTR, OmegaConf.to_container(sweep.pruner))  # for the trials' train stage
-    client = MlflowClient(reachable_tracking_uri(cfg.tracking))
-    experiment = experiment_id(client, cfg.tracking.experiment)
-    parent = parent_run(study, created, client, experiment)
+    client, experiment, parent = parent_run(study, created, reachable_tracking_uri(cfg.tracking),
+                                            cfg.tracking.experiment)
     for _ in range(sweep.n_trials):
         run_trial(study, sweep, fixed, parent, client, experiment)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):

@@ -55,7 +55,8 @@ def read_arguments(argv: list[str], conf: Path) -> tuple[DictConfig, list[str], 
     for arg in pairs:
         if "=" not in arg:
             raise PipelineError("config-bad-override", f"cannot read '{arg}' as a key=value override",
-                                "the command line", "write sweep=NAME, sweep.KEY=VALUE or KEY=VALUE; --help prints usage")
+                                "the command line", "write sweep=NAME, sweep.KEY=VALUE or KEY=VALUE; --help prints "
+                                "usage")
     name = next((arg.split("=", 1)[1] for arg in pairs if arg.startswith("sweep=")), DEFAULT_SWEEP)
     check_group_option(f"sweep={name}", conf)
     sweep = OmegaConf.load(conf / "sweep" / f"{name}.yaml")
@@ -79,7 +80,8 @@ def check_metric(metric: str) -> None:
                             where, "search on val/f1 or val/accuracy; evaluate reads test once, for the winner")
     logged = next(f.metadata["choices"] for f in fields(Gate) if f.name == "metric")
     if metric not in logged:
-        raise PipelineError("sweep-bad-metric", f"train does not log '{metric}'", where, f"use one of: {', '.join(logged)}")
+        raise PipelineError("sweep-bad-metric", f"train does not log '{metric}'", where,
+                            f"use one of: {', '.join(logged)}")
 
 
 def check_space(space: DictConfig, fixed: list[str], conf: Path) -> None:
@@ -116,14 +118,16 @@ def open_study(sweep: DictConfig) -> tuple[optuna.Study, bool]:
     storage = absolute(sweep.storage)
     options = {"study_name": sweep.study, "storage": storage, "direction": sweep.direction,
                "pruner": optuna.pruners.MedianPruner(**sweep.pruner)}
-    try:
-        return optuna.create_study(**options), True
-    except optuna.exceptions.DuplicatedStudyError:
-        return optuna.load_study(**{k: v for k, v in options.items() if k != "direction"}), False
-    except Exception as err:  # the driver's own errors: sqlalchemy's, a missing driver, a malformed URL
-        raise PipelineError("sweep-storage-unreachable", f"cannot open the study's storage: "
-                            f"{str(err).splitlines()[0]}", f"sweep.storage {redact(storage)}",
-                            "fix sweep.storage (sqlite:///optuna.db needs no server)") from None
+    for _ in range(3):  # two processes making a new database at once: the later one's tables clash, once
+        try:
+            return optuna.create_study(**options), True
+        except optuna.exceptions.DuplicatedStudyError:
+            return optuna.load_study(**{k: v for k, v in options.items() if k != "direction"}), False
+        except Exception as err:  # the driver's own errors: sqlalchemy's, a missing driver, a malformed URL
+            failure = err
+            time.sleep(1)
+    raise PipelineError("sweep-storage-unreachable", f"cannot open the study's storage: {str(failure).splitlines()[0]}",
+                        f"sweep.storage {redact(storage)}", "fix sweep.storage (sqlite:///optuna.db needs no server)")
 
 
 def parent_run(study: optuna.Study, created: bool, uri: str, experiment_name: str) -> tuple[MlflowClient, str, str]:
@@ -188,6 +192,7 @@ def report_best(study: optuna.Study, metric: str) -> str:
 
 
 def main() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial, printed below
     root = project_root(Path.cwd())
     os.chdir(root)  # DVC and relative storage paths from the project root
     conf = root / "conf"

@@ -14,8 +14,8 @@ from conftest import commit_all, run, tool_env
 TINY = ["model=tiny", "train.max_epochs=1"]
 # A poor learning rate shows after one epoch on pretrained weights (the tiny model from scratch needs many)
 HEAD_ONLY = ["model=minilm", "finetune=head_only", "model.max_seq_len=64", "train.warmup_ratio=0", "train.max_epochs=2"]
-FIXED = ["gpu=cpu", "data=csv", "data.path=data/small.csv", "data.text_column=body",
-         "data.label_column=topic", "eval.gate.threshold=0", "tracking.system_metrics=false", "train.progress_bar=false"]
+FIXED = ["gpu=cpu", "data=csv", "data.path=data/small.csv", "data.text_column=body", "data.label_column=topic",
+         "eval.gate.threshold=0", "tracking.system_metrics=false", "train.progress_bar=false"]
 SWEEP = """study: {study}
 storage: sqlite:///optuna.db
 n_trials: 2

@@ -117,7 +117,8 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
                "finetune": cfg.finetune.mode, "parameters": counts,
                "fit_seconds": round(time.perf_counter() - started, 1), "best_round": best.index,
                "best_epoch": best.best_epoch, cfg.eval.gate.metric: round(best.score, 6),
-               "rounds": [r.summary() for r in rounds], **({"optuna_pruned": pruned} if session.pruning else {}), "plan_adjustments": session.adjustments, "gate": verdict}
+               "rounds": [r.summary() for r in rounds], "plan_adjustments": session.adjustments, "gate": verdict,
+               **({"optuna_pruned": pruned} if session.pruning else {})}
     logger.log_metrics(gate.as_metrics(verdict))
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every process has read the best weights before the main one clears them

@@ -29,7 +29,7 @@ def trial_tags() -> dict[str, str]:
 
 class Pruning(L.Callback):
     """Reports `monitor` after each validation epoch to the trial and stops the fit when the trial should be pruned
-    (what optuna-integration's Lightning callback does, without its dependency on the pytorch_lightning package)."""
+    (what optuna-integration's Lightning callback does; a dozen lines here spare the project that package)."""
 
     def __init__(self, monitor: str):
         import optuna  # only in a trial: train starts without it otherwise
@@ -37,6 +37,7 @@ class Pruning(L.Callback):
         study = optuna.load_study(study_name=os.environ[STUDY], storage=os.environ[STORAGE])
         study.pruner = optuna.pruners.MedianPruner(**study.user_attrs[PRUNER_ATTR])  # the storage keeps no pruner
         number = int(os.environ[TRIAL])
+        # Optuna has no public lookup of a running trial by number: its id is FrozenTrial's _trial_id
         trial_id = next(t._trial_id for t in study.get_trials(deepcopy=False) if t.number == number)
         self.trial, self.monitor, self.pruned = optuna.Trial(study, trial_id), monitor, False
 

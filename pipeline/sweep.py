@@ -30,12 +30,13 @@ from omegaconf.errors import ConfigKeyError
 from pipeline.config.compose import check_group_option, compose_config
 from pipeline.config.schema import Gate
 from pipeline.core.errors import PipelineError, run_main
-from pipeline.core.paths import MLFLOW_PARENT_RUN, OPTUNA_PRUNER_ATTR, OPTUNA_STORAGE, OPTUNA_STUDY, OPTUNA_TRIAL
 from pipeline.core.interpreter import with_interpreter_on_path
+from pipeline.core.paths import MLFLOW_PARENT_RUN, OPTUNA_PRUNER_ATTR, OPTUNA_STORAGE, OPTUNA_STUDY, OPTUNA_TRIAL
 from pipeline.core.redact import redact
 from pipeline.tracking.store import PRUNED_TAG, absolute, experiment_id, reachable_tracking_uri
 
 DEFAULT_SWEEP = "lr_epochs"
+TYPES = ("float", "int", "categorical")  # a space entry's distribution: float and int take low, high and log
 PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the study's user attribute that names its MLflow run
 
 
@@ -68,7 +69,7 @@ def read_arguments(argv: list[str], conf: Path) -> tuple[DictConfig, list[str], 
     except ConfigKeyError as err:
         raise PipelineError("config-unknown-key", f"unknown key sweep.{err.full_key}", f"conf/sweep/{name}.yaml",
                             f"use one of: {', '.join(f'sweep.{key}' for key in sweep)}") from None
-    fixed = [arg for arg in pairs if not arg.startswith("sweep")]
+    fixed = [arg for arg in pairs if not arg.startswith(("sweep=", "sweep."))]
     return sweep, fixed + [f"eval.gate.metric={sweep.metric}"], apply
 
 
@@ -90,6 +91,9 @@ def check_space(space: DictConfig, fixed: list[str], conf: Path) -> None:
         raise PipelineError("sweep-bad-space", "the search space is empty", "sweep.space",
                             "add keys, e.g. train.lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}")
     for key, spec in space.items():
+        if spec.get("type") not in TYPES:
+            raise PipelineError("sweep-bad-space", f"unknown type '{spec.get('type')}' for {key}", "sweep.space",
+                                f"use one of: {', '.join(TYPES)}")
         first = spec.choices[0] if spec.type == "categorical" else spec.low
         when = [f"{name}={value}" for name, value in (spec.get("when") or {}).items()]
         compose_config([*fixed, *when, f"{key}={first}"], conf_dir=conf)
@@ -101,15 +105,11 @@ def sample(trial: optuna.Trial, space: DictConfig) -> dict:
     for key, spec in space.items():
         if any(values.get(name) != value for name, value in (spec.get("when") or {}).items()):
             continue
-        if spec.type == "float":
-            values[key] = trial.suggest_float(key, spec.low, spec.high, log=spec.get("log", False))
-        elif spec.type == "int":
-            values[key] = trial.suggest_int(key, spec.low, spec.high, log=spec.get("log", False))
-        elif spec.type == "categorical":
+        if spec.type == "categorical":
             values[key] = trial.suggest_categorical(key, list(spec.choices))
         else:
-            raise PipelineError("sweep-bad-space", f"unknown type '{spec.type}' for {key}", "sweep.space",
-                                "use float, int or categorical")
+            suggest = trial.suggest_float if spec.type == "float" else trial.suggest_int
+            values[key] = suggest(key, spec.low, spec.high, log=spec.get("log", False))
     return values
 
 

@@ -106,11 +106,13 @@ def test_the_pruner_stops_a_poor_trial_before_its_last_epoch(sweep_project):
     (["sweep.metric=val/loss"], "error[sweep-bad-metric]: train does not log 'val/loss'"),
     (["sweep=empty"], "error[sweep-bad-space]: the search space is empty"),
     (["sweep=typo"], "error[config-unknown-key]: unknown key train.lrr"),
+    (["sweep=normal"], "error[sweep-bad-space]: unknown type 'normal' for train.lr"),
     (["sweep.storage=sqlite:////nonexistent/folder/optuna.db"], "error[sweep-storage-unreachable]"),
 ])
 def test_a_bad_search_is_one_line_before_any_trial(project, args, message):
     write_sweep(project, "empty", "{}")
     write_sweep(project, "typo", "{train.lrr: {type: float, low: 1.0e-4, high: 1.0e-2}}")
+    write_sweep(project, "normal", "{train.lr: {type: normal, low: 1.0e-4, high: 1.0e-2}}")
     process = sweep(project, *args, *TINY)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 2 and err.startswith(message), err

@@ -31,22 +31,14 @@ from pipeline.config.compose import check_group_option, compose_config
 from pipeline.config.schema import Gate
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.core.interpreter import with_interpreter_on_path
-from pipeline.core.paths import MLFLOW_PARENT_RUN, OPTUNA_PRUNER_ATTR, OPTUNA_STORAGE, OPTUNA_STUDY, OPTUNA_TRIAL
+from pipeline.core.paths import (MLFLOW_PARENT_RUN, OPTUNA_PRUNER_ATTR, OPTUNA_STORAGE, OPTUNA_STUDY, OPTUNA_TRIAL,
+                                 enclosing_project)
 from pipeline.core.redact import redact
 from pipeline.tracking.store import PRUNED_TAG, absolute, experiment_id, reachable_tracking_uri
 
 DEFAULT_SWEEP = "lr_epochs"
 TYPES = ("float", "int", "categorical")  # a space entry's distribution: float and int take low, high and log
 PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the study's user attribute that names its MLflow run
-
-
-def project_root(start: Path) -> Path:
-    """The nearest folder at or above `start` with dvc.yaml and conf/."""
-    for folder in (start, *start.parents):
-        if (folder / "dvc.yaml").is_file() and (folder / "conf/config.yaml").is_file():
-            return folder
-    raise PipelineError("sweep-outside-project", "no project (dvc.yaml and conf/) here or above", str(start),
-                        "run it inside the project's checkout")
 
 
 def read_arguments(argv: list[str], conf: Path) -> tuple[DictConfig, list[str], bool]:
@@ -193,7 +185,10 @@ def report_best(study: optuna.Study, metric: str) -> str:
 
 def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial, printed below
-    root = project_root(Path.cwd())
+    root = enclosing_project(Path.cwd())
+    if root is None:
+        raise PipelineError("sweep-outside-project", "no project (dvc.yaml and conf/) here or above", str(Path.cwd()),
+                            "run it inside the project's checkout")
     os.chdir(root)  # DVC and relative storage paths from the project root
     conf = root / "conf"
     sweep, fixed, apply = read_arguments(sys.argv[1:], conf)

@@ -52,6 +52,13 @@ def project_root() -> Path:
     return Path(os.environ.get("DVC_ROOT") or ".").resolve()
 
 
+def enclosing_project(start: Path) -> Path | None:
+    """The nearest folder at or above `start` with dvc.yaml and conf/config.yaml (a command run from a
+    subfolder of the checkout), or None."""
+    return next((folder for folder in (start, *start.parents)
+                 if (folder / "dvc.yaml").is_file() and (folder / "conf/config.yaml").is_file()), None)
+
+
 def writer(path: Path | str) -> str | None:
     """The stage that writes `path` (an output or a file inside one), or None."""
     path = Path(path).resolve()

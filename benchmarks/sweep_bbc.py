@@ -8,8 +8,8 @@ In a clone of HEAD (a git repository, as `dvc exp run` needs), on the CPU (-S gp
      from reports/metrics.json);
   2. the search: `python -m pipeline.sweep sweep.n_trials=N gpu=cpu`, timed; its trials find preprocess and baseline
      in DVC's run cache (step 1 ran them);
-  3. the winner: `dvc exp apply` of the best trial, then `dvc repro evaluate` for its test F1 (the search never reads
-     the test split).
+  3. the winner: `python -m pipeline.sweep sweep.n_trials=0 --apply` (the best trial's experiment in the workspace),
+     then `dvc repro evaluate` for its test F1 (the search never reads the test split).
 Prints one line per trial and a JSON summary, which is appended to --out.
 """
 
@@ -66,7 +66,7 @@ def main() -> None:
                    "epochs_run": len(t.intermediate_values)} for t in study.trials]
         best = study.best_trial
 
-        run(clone, *dvc, "exp", "apply", best.user_attrs["dvc_experiment"])
+        run(clone, sys.executable, "-m", "pipeline.sweep", "sweep.n_trials=0", "--apply", "gpu=cpu")
         run(clone, *dvc, "repro", "evaluate")
         summary = {"head": head, "trials": trials, "sweep_seconds": seconds, "defaults": defaults,
                    "best": {"number": best.number, "params": best.params, **scores(clone)},

@@ -1,15 +1,17 @@
 """Bayesian search (python -m pipeline.sweep): each Optuna trial a DVC experiment of the train stage on a small model,
 several processes sharing one study, the median pruner stopping a poor trial, and the one-line errors."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import commit_all, run, tool_env
+from conftest import ROOT, commit_all, run, tool_env
 
 TINY = ["model=tiny", "train.max_epochs=1"]
 # A poor learning rate shows after one epoch on pretrained weights (the tiny model from scratch needs many)
@@ -59,6 +61,7 @@ def sweep_project(project, small_frame) -> Path:
     (project / "data").mkdir()
     small_frame.rename(columns={"text": "body", "label": "topic"}).to_csv(project / "data/small.csv", index=False)
     write_sweep(project, "shared", "{train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}")
+    shutil.copy(ROOT / "dvc.lock", project / "dvc.lock")  # as committed: outputs this project's cache lacks
     write_sweep(project, "pruning", "{train.lr: {type: categorical, choices: [1.0e-2, 1.0e-9]}}", seed=41)
     commit_all(project, "project with a small csv and two searches")
     return project
@@ -84,9 +87,13 @@ def test_two_processes_share_a_study_of_dvc_experiments_and_a_second_call_adds_t
     assert {r.info.run_name for r in runs.values()} == {f"shared-{n}" for n in range(4)}
     assert all("best trial" in out and "dvc exp apply shared-" in out for out in outputs)
 
-    # A second call with the same study continues it.
-    finished(sweep(project, "sweep=shared", "sweep.n_trials=1", *TINY))
+    # A second call with the same study continues it, and applies the best trial to the workspace although the
+    # committed dvc.lock names outputs (evaluate's, export's) this project's cache never held.
+    out = finished(sweep(project, "sweep=shared", "sweep.n_trials=1", "--apply", *TINY))
     assert sorted(t.number for t in study(project, "shared").trials) == [0, 1, 2, 3, 4]
+    best = study(project, "shared").best_trial
+    assert f"applied shared-{best.number}" in out
+    assert yaml.safe_load((project / "params.yaml").read_text())["train"]["lr"] == best.params["train.lr"]
 
 
 @pytest.mark.slow

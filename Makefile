@@ -23,12 +23,16 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 run: install
 	$(VENV)/bin/dvc repro
 
+# Two pytest-xdist workers, each test file on one of them (its module fixtures built once): most tests keep one
+# core busy, so a second worker puts a 2-core machine's other core to work.
+PYTEST := $(PY) -m pytest -n 2 --dist loadfile
+
 test: install
-	$(PY) -m pytest
+	$(PYTEST)
 
 # The inner loop: every test but the slow ones (a few minutes each); CI runs `make test`.
 test-fast: install
-	$(PY) -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # Re-resolve requirements.lock after editing pyproject.toml (torch stays pinned there).
 lock: install

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 
-COMMANDS = ["pipeline", "pipeline.plan", "pipeline.advise", "pipeline.predict", "pipeline.retrain",
+COMMANDS = ["pipeline", "pipeline.plan", "pipeline.advise", "pipeline.predict", "pipeline.retrain", "pipeline.sweep",
             *(f"pipeline.stages.{path.stem}" for path in sorted((ROOT / "pipeline/stages").glob("[a-z]*.py")))]
 
 

@@ -78,8 +78,9 @@ def test_packages_import_only_the_packages_below_them():
 
 
 def test_the_entry_points_that_do_not_train_stay_free_of_lightning():
-    """`import lightning` takes seconds: plan, advise, validate_env, resolve, baseline and retrain never load it."""
-    modules = ["pipeline.plan", "pipeline.advise", "pipeline.retrain", "pipeline.stages.validate_env",
+    """`import lightning` takes seconds: plan, advise, sweep, retrain, validate_env, resolve and baseline never load
+    it."""
+    modules = ["pipeline.plan", "pipeline.advise", "pipeline.retrain", "pipeline.sweep", "pipeline.stages.validate_env",
                "pipeline.stages.resolve", "pipeline.stages.baseline", "pipeline.stages.pretrain"]
     script = (f"import importlib, sys\nfor name in {modules!r}: importlib.import_module(name)\n"
               "print(sorted(name for name in sys.modules if name.split('.')[0] in ('lightning', 'pytorch_lightning')))")

@@ -131,6 +131,20 @@ ERRORS = {
                             "Give this task its own `registry.model_name` (the default follows data.name and data.path)."),
     "disk-write-failed": ("An output could not be written: the disk (or quota, or file-size limit) is full.",
                           "Free space and re-run; the stage kept nothing half-written."),
+    # sweep
+    "sweep-outside-project": ("`pipeline.sweep` ran outside the project (no dvc.yaml and conf/ here or above).",
+                              "Run it inside the project's checkout."),
+    "sweep-bad-metric": ("The sweep's metric is a test metric, or one train does not log.",
+                         "Search on `val/f1` or `val/accuracy`; the test split is read once, by evaluate."),
+    "sweep-bad-space": ("The sweep's search space is empty or names an unknown distribution type.",
+                        "List keys under `space:` in conf/sweep/NAME.yaml with type float, int or categorical."),
+    "sweep-storage-unreachable": ("Optuna cannot open the study's storage (`sweep.storage`).",
+                                  "Fix the URL, start the database, or use the default `sqlite:///optuna.db`."),
+    "sweep-study-incomplete": ("The study exists but the process that created it never recorded its MLflow run "
+                               "(it stopped right after creating it).",
+                               "Use another `sweep.study`, or delete this one (`optuna delete-study`)."),
+    "sweep-no-trial": ("No trial of the study finished: every one failed or was pruned.",
+                       "Read the trials' errors above; add trials or let the pruner start later (`sweep.pruner`)."),
     # predict
     "predict-model-missing": ("`pipeline.predict` got no exported folder, ONNX file (with its tokenizer) or MLflow "
                               "model URI, or a folder that holds no model.",

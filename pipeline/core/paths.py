@@ -33,6 +33,10 @@ METRICS = Path("reports/metrics.json")
 EXPORT = Path("models/export")
 REGISTRY = Path("reports/registry.json")
 RETRAIN_RUN = "PIPELINE_RETRAIN_RUN"  # environment variable: pipeline.retrain's id for its `dvc repro`, kept in REGISTRY
+# Environment variables: pipeline.sweep's trial, for the train stage of its DVC experiment (pipeline.training.trial)
+OPTUNA_STORAGE, OPTUNA_STUDY, OPTUNA_TRIAL = "PIPELINE_OPTUNA_STORAGE", "PIPELINE_OPTUNA_STUDY", "PIPELINE_OPTUNA_TRIAL"
+MLFLOW_PARENT_RUN = "PIPELINE_MLFLOW_PARENT_RUN"  # the study's MLflow run: the trial's train run is its child
+OPTUNA_PRUNER_ATTR = "pruner"  # the study's user attribute with the median pruner's settings (sweep.pruner)
 
 # The stage that writes each output (a file, or a folder and everything in it).
 WRITTEN_BY = {ENV_REPORT: "validate_env", PROCESSED: "preprocess", DATA_STATS: "preprocess", PLAN: "resolve", BUDGET: "resolve",
@@ -46,6 +50,13 @@ def project_root() -> Path:
     experiment, the project, not the temporary copy under .dvc/tmp/exps the stage runs in), else the working
     directory."""
     return Path(os.environ.get("DVC_ROOT") or ".").resolve()
+
+
+def enclosing_project(start: Path) -> Path | None:
+    """The nearest folder at or above `start` with dvc.yaml and conf/config.yaml (a command run from a
+    subfolder of the checkout), or None."""
+    return next((folder for folder in (start, *start.parents)
+                 if (folder / "dvc.yaml").is_file() and (folder / "conf/config.yaml").is_file()), None)
 
 
 def writer(path: Path | str) -> str | None:

@@ -37,6 +37,7 @@ TRAIN_RETRIES, TRAIN_TIMEOUT_S = 2, 10
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 DVC_EXP_NAME = "DVC_EXP_NAME"  # the experiment's name: `dvc exp run`, queued or not, sets it for each stage
 DVC_EXPERIMENT_TAG = "dvc_experiment"
+PRUNED_TAG = "optuna.pruned"  # on the train run of a trial pipeline.sweep's pruner stopped
 
 
 def tracking_uri(tracking: DictConfig) -> str:

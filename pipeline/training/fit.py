@@ -26,13 +26,14 @@ from pipeline.evaluation import gate
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 from pipeline.models.sources import build_model
 from pipeline.tracking.fallback_logger import FallbackMLFlowLogger
-from pipeline.tracking.store import dvc_experiment, reachable_tracking_uri, run_tags, tracking_uri
+from pipeline.tracking.store import PRUNED_TAG, dvc_experiment, reachable_tracking_uri, run_tags, tracking_uri
 from pipeline.training.curves import CurveRecorder
 from pipeline.training.datamodule import TextDataModule
 from pipeline.training.module import TextClassifier, class_weights
 from pipeline.training.resume import ResumeDir, resume_key
 from pipeline.training.rounds import Round, Session, fit_round, nested_logger
 from pipeline.training.strategy import check_launcher, is_main_process
+from pipeline.training.trial import pruning, trial_tags
 
 
 @dataclass
@@ -85,18 +86,22 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
     resumed_run = resume.state.get("mlflow_run_id") if resume.state.get("tracking_uri") == redact(uri) else None
     run_name = dvc_experiment() or f"{cfg.model.name}-{cfg.data.name}"  # named after the DVC experiment, if any
     logger = FallbackMLFlowLogger(cfg.tracking.experiment, uri, run_name,
-                                  redact({**run_tags(cfg), "stage": "train"}), run_id=resumed_run)
+                                  redact({**run_tags(cfg), "stage": "train", **trial_tags()}), run_id=resumed_run)
     logger.log_hyperparams(redact({**OmegaConf.to_container(cfg, resolve=True), "plan": plan["settings"],
                                    "parameters": counts}))
     resume.save_state(mlflow_run_id=logger.run_id, tracking_uri=redact(uri), settings=settings)
-    session = Session(cfg, module, datamodule, settings, CurveRecorder(), resume, resume.state.get("adjustments", []))
+    session = Session(cfg, module, datamodule, settings, CurveRecorder(), resume, resume.state.get("adjustments", []),
+                      pruning(cfg.eval.gate.metric))
 
     # Round 0, then refinement rounds while the gate fails: each continues from the best weights so far
     # with a smaller learning rate, as a nested MLflow run. Only the validation split decides.
     started = time.perf_counter()
     best = fit_round(session, logger, Round(0, cfg.train.lr, settings["max_epochs"], logger.run_id))
     rounds = [best]
-    while not gate.passes(best.score, plan["gate"]) and len(rounds) <= cfg.refine.max_rounds:
+    pruned = bool(session.pruning and session.pruning.pruned)  # a pruned trial stops here: no refinement
+    if pruned:
+        logger.set_tags({PRUNED_TAG: "true"})
+    while not pruned and not gate.passes(best.score, plan["gate"]) and len(rounds) <= cfg.refine.max_rounds:
         index = len(rounds)
         module.load_state_dict(best.state_dict)
         lr = cfg.train.lr * cfg.refine.lr_factor ** index
@@ -112,7 +117,8 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
                "finetune": cfg.finetune.mode, "parameters": counts,
                "fit_seconds": round(time.perf_counter() - started, 1), "best_round": best.index,
                "best_epoch": best.best_epoch, cfg.eval.gate.metric: round(best.score, 6),
-               "rounds": [r.summary() for r in rounds], "plan_adjustments": session.adjustments, "gate": verdict}
+               "rounds": [r.summary() for r in rounds], "plan_adjustments": session.adjustments, "gate": verdict,
+               **({"optuna_pruned": pruned} if session.pruning else {})}
     logger.log_metrics(gate.as_metrics(verdict))
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every process has read the best weights before the main one clears them

@@ -24,6 +24,7 @@ from pipeline.training.module import TextClassifier
 from pipeline.training.resume import (AtomicCheckpointIO, ResumeCheckpoint, ResumeDir, ResumePoint, consolidate,
                                       load_checkpoint)
 from pipeline.training.strategy import lightning_strategy
+from pipeline.training.trial import Pruning
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Session:
     recorder: CurveRecorder
     resume: ResumeDir
     adjustments: list[dict]
+    pruning: Pruning | None = None  # when train runs as a trial of pipeline.sweep: its first round reports to Optuna
 
 
 def fit_round(session: Session, logger: FallbackMLFlowLogger, result: Round) -> Round:
@@ -90,7 +92,8 @@ def fit_round(session: Session, logger: FallbackMLFlowLogger, result: Round) -> 
             enable_progress_bar=cfg.train.progress_bar, callbacks=[
                 best_checkpoint, *resume_checkpoints(folder, cfg.train.checkpoint_every_n_steps),
                 EarlyStopping(monitor=monitor, mode="max", patience=cfg.train.early_stopping_patience),
-                session.recorder, resume_point, *([SystemMetrics()] if cfg.tracking.system_metrics else [])])
+                session.recorder, resume_point, *([SystemMetrics()] if cfg.tracking.system_metrics else []),
+                *([session.pruning] if session.pruning and result.index == 0 else [])])
         try:  # on a copy: the fit moves, wraps and shards the module it trains; the session's stays whole
             trainer.fit(copy.deepcopy(session.module), datamodule=session.datamodule,
                         ckpt_path=resume.last_checkpoint(result.index), weights_only=True)

@@ -3,14 +3,17 @@
 import sys
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from conftest import ROOT, run
 from pipeline.core.errors import PipelineError
 from pipeline.config.schema import validate
 
+# The pipeline's groups: those config.yaml's defaults list names (conf/sweep is pipeline.sweep's, tested below)
+PIPELINE_GROUPS = {name for entry in OmegaConf.load(ROOT / "conf/config.yaml").defaults if isinstance(entry, DictConfig)
+                   for name in entry}
 GROUPS = {group.name: sorted(path.stem for path in group.glob("*.yaml"))
-          for group in sorted((ROOT / "conf").iterdir()) if group.is_dir()}
+          for group in sorted((ROOT / "conf").iterdir()) if group.name in PIPELINE_GROUPS}
 # Every option of every group at least once, in as few compositions as the largest group has options.
 COMBINATIONS = [[f"{group}={options[i % len(options)]}" for group, options in GROUPS.items()]
                 for i in range(max(map(len, GROUPS.values())))]
@@ -96,3 +99,12 @@ def test_a_stage_given_a_bad_value_prints_one_line_exits_2_and_writes_nothing(co
 def test_loading_params_does_not_import_torch():
     check = "import sys, pipeline.config.params; assert 'torch' not in sys.modules"
     run([sys.executable, "-c", check], ROOT)
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in (ROOT / "conf/sweep").glob("*.yaml")))
+def test_every_shipped_search_space_composes(name):
+    from pipeline.sweep import check_metric, check_space, read_arguments
+
+    sweep, fixed, _ = read_arguments([f"sweep={name}"], ROOT / "conf")
+    check_metric(sweep.metric)
+    check_space(sweep.space, fixed, ROOT / "conf")  # raises on a key or value the pipeline's config refuses

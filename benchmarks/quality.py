@@ -24,6 +24,7 @@ Each result is appended to --out (one JSON line per set, seed and variant) as so
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -63,11 +64,15 @@ def run_pipeline(clone: Path, overrides: list[str], stages: list[str]) -> dict:
     metrics = json.loads((clone / "reports/metrics.json").read_text())
     training = json.loads((clone / "models/trained/training.json").read_text())
     plan = yaml.safe_load((clone / "models/trained/plan.yaml").read_text())
+    with (clone / "reports/per_class.csv").open(encoding="utf-8") as handle:
+        per_class = {row["label"]: f"{float(row['recall']) * int(row['support']):.0f}/{row['support']} "
+                                   f"f1 {float(row['f1']):.3f}" for row in csv.DictReader(handle)}
     return {"f1": metrics["test/f1_macro"], "low": metrics.get("test/f1_macro_low"), "high": metrics.get("test/f1_macro_high"),
             "accuracy": metrics["test/accuracy"], "val_f1": training["val/f1"], "gate": training["gate"],
             "epochs": plan["settings"].get("max_epochs"), "rounds": len(training["rounds"]),
             "baseline_test_f1": metrics.get("baseline/test/f1_macro"), "ece": metrics.get("test/ece"),
-            "ece_calibrated": metrics.get("test/ece_calibrated"), "seconds": round(time.perf_counter() - started, 1)}
+            "ece_calibrated": metrics.get("test/ece_calibrated"), "seconds": round(time.perf_counter() - started, 1),
+            "per_class": per_class}
 
 
 def split_of(clone: Path, name: str) -> tuple[list[str], list[int]]:
@@ -120,8 +125,12 @@ def run_loop(clone: Path, seed: int) -> dict:
             best = (val_f1, epoch, predict(test_texts))
     val_f1, epoch, preds = best
     low, high = bootstrap(preds, test_labels)
+    f1s = f1_score(test_labels, preds, average=None, labels=range(len(labels)))
+    per_class = {label: f"{sum(p == t == i for p, t in zip(preds, test_labels))}/{test_labels.count(i)} f1 {f1s[i]:.3f}"
+                 for i, label in enumerate(labels)}
     return {"f1": round(f1_score(test_labels, preds, average="macro", labels=range(len(labels))), 6), "low": low,
-            "high": high, "val_f1": round(val_f1, 6), "best_epoch": epoch, "seconds": round(time.perf_counter() - started, 1)}
+            "high": high, "val_f1": round(val_f1, 6), "best_epoch": epoch, "seconds": round(time.perf_counter() - started, 1),
+            "per_class": per_class}
 
 
 def bootstrap(preds: list[int], targets: list[int], rounds: int = 1000) -> tuple[float, float]:

@@ -65,6 +65,14 @@ def read_arguments(argv: list[str], conf: Path) -> tuple[DictConfig, list[str], 
     return sweep, fixed + [f"eval.gate.metric={sweep.metric}"], apply
 
 
+def checked_arguments(argv: list[str], conf: Path) -> tuple[DictConfig, list[str], bool]:
+    """read_arguments, with the metric and every value of the space checked before any trial runs."""
+    sweep, fixed, apply = read_arguments(argv, conf)
+    check_metric(sweep.metric)
+    check_space(sweep.space, fixed, conf)
+    return sweep, fixed, apply
+
+
 def check_metric(metric: str) -> None:
     """The metric must be a validation metric train logs and monitors: never a test metric."""
     where = "sweep.metric"
@@ -191,9 +199,7 @@ def main() -> None:
                             "run it inside the project's checkout")
     os.chdir(root)  # DVC and relative storage paths from the project root
     conf = root / "conf"
-    sweep, fixed, apply = read_arguments(sys.argv[1:], conf)
-    check_metric(sweep.metric)
-    check_space(sweep.space, fixed, conf)
+    sweep, fixed, apply = checked_arguments(sys.argv[1:], conf)
     cfg = compose_config(fixed, conf_dir=conf)
     study, created = open_study(sweep)
     study.set_user_attr(OPTUNA_PRUNER_ATTR, OmegaConf.to_container(sweep.pruner))  # for the trials' train stage

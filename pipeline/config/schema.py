@@ -109,6 +109,7 @@ class Data:
 class Finetune:
     mode: str = rule(choices=("full", "head_only", "lora"))
     lr: float = rule(gt=0)
+    epochs: int = rule(ge=1)                                    # train.max_epochs=auto starts from them
     r: Optional[int] = rule(None, ge=1)                         # lora
     alpha: Optional[int] = rule(None, ge=1)
     dropout: Optional[float] = rule(None, ge=0, lt=1)

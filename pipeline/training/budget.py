@@ -16,31 +16,32 @@ from pipeline.evaluation import gate
 MIN_STEPS = 200     # optimizer steps a run gets at least: a small set trains more epochs
 MIN_CLASS_ROWS = 500  # rows of an average class a run sees at least (rows per class x epochs): many classes train longer
 MAX_STEPS = 10_000  # a run of more steps than this trains fewer epochs (a large set)
-MAX_EPOCHS = 10     # auto never plans more epochs than this (or than model.epochs, if larger)
+MAX_EPOCHS = 10     # auto never plans more epochs than this (or than finetune.epochs, if larger)
 
 
-def epoch_budget(setting, model_epochs: int, train_rows: int, classes: int, global_batch: int,
+def epoch_budget(setting, base_epochs: int, train_rows: int, classes: int, global_batch: int,
                  patience: int) -> tuple[int, str]:
-    """(epochs, reason): `setting` if it is a number; for `auto`, model.epochs unless that is under MIN_STEPS
-    optimizer steps or shows an average class's rows fewer than MIN_CLASS_ROWS times (more epochs, at most
-    MAX_EPOCHS or model.epochs), or is over MAX_STEPS optimizer steps (fewer epochs; this limit wins)."""
+    """(epochs, reason): `setting` if it is a number; for `auto`, `base_epochs` (finetune.epochs: the model's
+    own, or the fine-tuning mode's) unless that is under MIN_STEPS optimizer steps or shows an average class's
+    rows fewer than MIN_CLASS_ROWS times (more epochs, at most MAX_EPOCHS or base_epochs), or is over MAX_STEPS
+    optimizer steps (fewer epochs; this limit wins)."""
     if setting != "auto":
         return int(setting), f"train.max_epochs={setting} (set)"
     steps, per_class = ceil(train_rows / global_batch), train_rows / classes
     sized = f"{train_rows} training rows are {steps} optimizer steps of {global_batch} per epoch"
     wanted = {"steps": ceil(MIN_STEPS / steps), "classes": ceil(MIN_CLASS_ROWS / per_class)}
     need = max(wanted, key=wanted.get)
-    if steps * model_epochs > MAX_STEPS:
+    if steps * base_epochs > MAX_STEPS:
         epochs = max(1, MAX_STEPS // steps)
-        why = f"a large set: {sized}, so {epochs} epoch(s) (model.epochs {model_epochs}) to stay near {MAX_STEPS} steps"
-    elif wanted[need] > model_epochs:
-        epochs = min(max(model_epochs, MAX_EPOCHS), wanted[need], max(1, MAX_STEPS // steps))
-        why = (f"a small set: {sized}, so {epochs} epochs (model.epochs {model_epochs}) to reach {MIN_STEPS} steps"
+        why = f"a large set: {sized}, so {epochs} epoch(s) (finetune.epochs {base_epochs}) to stay near {MAX_STEPS} steps"
+    elif wanted[need] > base_epochs:
+        epochs = min(max(base_epochs, MAX_EPOCHS), wanted[need], max(1, MAX_STEPS // steps))
+        why = (f"a small set: {sized}, so {epochs} epochs (finetune.epochs {base_epochs}) to reach {MIN_STEPS} steps"
                if need == "steps" else
                f"many classes: {classes} classes of {per_class:.0f} training rows on average, so {epochs} epochs "
-               f"(model.epochs {model_epochs}) to train on at least {MIN_CLASS_ROWS} examples of each ({sized})")
+               f"(finetune.epochs {base_epochs}) to train on at least {MIN_CLASS_ROWS} examples of each ({sized})")
     else:
-        epochs, why = model_epochs, f"{sized}: model.epochs {model_epochs} gives {steps * model_epochs} steps"
+        epochs, why = base_epochs, f"{sized}: finetune.epochs {base_epochs} gives {steps * base_epochs} steps"
     return epochs, (f"train.max_epochs=auto: {why}; early stopping after {max(patience, 1)} epoch(s) without a better "
                     "validation score, and the best epoch is kept")
 
@@ -48,7 +49,7 @@ def epoch_budget(setting, model_epochs: int, train_rows: int, classes: int, glob
 def budget(cfg: DictConfig, stats: dict, baseline: dict) -> dict:
     """The data-dependent decisions (reports/budget.yaml) from the config, preprocess's data statistics and
     the baseline's scores: settings and reasons like the plan's, and the gate."""
-    epochs, why = epoch_budget(cfg.train.max_epochs, cfg.model.epochs, stats["rows"]["train"], len(stats["labels"]),
+    epochs, why = epoch_budget(cfg.train.max_epochs, cfg.finetune.epochs, stats["rows"]["train"], len(stats["labels"]),
                                cfg.train.global_batch_size, cfg.train.early_stopping_patience)
     return {"settings": {"max_epochs": epochs}, "reasons": {"max_epochs": why},
             "gate": gate.resolve(cfg.eval.gate, cfg.data.source, baseline)}

@@ -153,31 +153,32 @@ def set_stats(clone: Path) -> dict:
 
 
 def table(path: Path) -> str:
-    """Markdown: one row per set and seed, test macro F1 [interval] per variant, and the difference now - loop."""
+    """Markdown: one row per set and seed, test macro F1 [interval] per variant, and the differences now - loop
+    and lora - now (LoRA against full fine-tuning)."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
     rows: dict[str, dict] = {}
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
+    for record in records:
         seed = record.get("seed", SEED)
         rows.setdefault(record["set"] + (f" (seed {seed})" if seed != SEED else ""), {})[record["variant"]] = record
-    variants = [v for v in ("now", "loop", "before", "balanced", "lora") if any(v in r for r in rows.values())]
+    variants = [v for v in ("now", "loop", "before", "balanced", "lora_2_epochs", "lora") if any(v in r for r in rows.values())]
     lines = ["| set | train / val / test rows | classes | smallest class (train) | " +
-             " | ".join(variants) + " | now - loop |", "|---" * (len(variants) + 5) + "|"]
+             " | ".join(variants) + " | now - loop | lora - now |", "|---" * (len(variants) + 6) + "|"]
     for name, found in rows.items():
         stats = found.get("stats", {})
         split = " / ".join(str(stats.get("rows", {}).get(k, "?")) for k in ("train", "validation", "test"))
         cells = [("-" if v not in found else f"{found[v]['f1']:.3f}" if found[v].get("low") is None else
                   f"{found[v]['f1']:.3f} [{found[v]['low']:.3f}, {found[v]['high']:.3f}]") for v in variants]
-        gap = f"{found['now']['f1'] - found['loop']['f1']:+.3f}" if "now" in found and "loop" in found else "-"
+        gaps = [f"{found[a]['f1'] - found[b]['f1']:+.3f}" if a in found and b in found else "-"
+                for a, b in (("now", "loop"), ("lora", "now"))]
         lines.append(f"| {name} | {split} | {stats.get('classes', '?')} | {stats.get('smallest_share', 0):.1%} | "
-                     + " | ".join(cells) + f" | {gap} |")
-    return "\n".join(lines) + across_seeds(path)
+                     + " | ".join(cells + gaps) + " |")
+    return "\n".join(lines) + across_seeds(records)
 
 
-def across_seeds(path: Path) -> str:
+def across_seeds(records: list[dict]) -> str:
     """Markdown: per set measured with several seeds, now and loop's mean (range) and the mean difference."""
     scores: dict[str, dict[str, dict[int, float]]] = {}
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
+    for record in records:
         if record["variant"] in ("now", "loop"):
             scores.setdefault(record["set"], {}).setdefault(record["variant"], {})[record.get("seed", SEED)] = record["f1"]
     lines = []

@@ -48,6 +48,12 @@ def test_label_names_mlflow_refuses_are_made_safe_in_metric_names():
     assert {"test/f1/a_b", "test/f1/c_d_"} <= set(metrics)
 
 
+def test_labels_that_read_the_same_in_metric_names_keep_apart():
+    metrics = classification_metrics(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]), ["a/b", "a_b", "c"])
+    assert {key: value for key, value in metrics.items() if key.startswith("test/recall/")} == {
+        "test/recall/0_a_b": 1.0, "test/recall/1_a_b": 0.5, "test/recall/2_c": 0.0}
+
+
 @pytest.fixture
 def evaluated(tmp_path, monkeypatch, compose):
     """The evaluate stage on 4 test texts, with a model that always answers `sport` (its head's bias), run as

@@ -25,9 +25,9 @@ def classification_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: l
         "test/recall_macro": multiclass_recall(preds, targets, n, average="macro"),
     }
     metrics = {key: round(float(value), 6) for key, value in metrics.items()}
-    for row in per_class(preds, targets, labels):
+    for row, key in zip(per_class(preds, targets, labels), metric_keys(labels)):
         for name in PER_CLASS:
-            metrics[f"test/{name}/{metric_safe(row['label'])}"] = row[name]
+            metrics[f"test/{name}/{key}"] = row[name]
     return metrics
 
 
@@ -70,6 +70,8 @@ def confusion_rows(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]
     return [{"actual": labels[t], "predicted": labels[p]} for t, p in zip(targets.tolist(), preds.tolist())]
 
 
-def metric_safe(label: str) -> str:
-    """A label as it may stand in a metric name: letters, digits, _ - . and spaces (a / would nest it)."""
-    return re.sub(r"[^\w\-. ]", "_", label)
+def metric_keys(labels: list[str]) -> list[str]:
+    """Each label as it may stand in a metric name: letters, digits, _ - . and spaces (a / would nest it). If two
+    labels would read the same (`a/b`, `a_b`), every key starts with its label's index in labels.json (`0_a_b`)."""
+    safe = [re.sub(r"[^\w\-. ]", "_", label) for label in labels]
+    return safe if len(set(safe)) == len(safe) else [f"{i}_{key}" for i, key in enumerate(safe)]

@@ -6,7 +6,7 @@ import pynvml
 
 
 def card(name="NVIDIA GeForce RTX 3090", cc=(8, 6), memory_gib=24, uuid=None, mig=()) -> dict:
-    """One GPU as the fake NVML describes it; `mig` lists its MIG instances' UUIDs (MIG on when any)."""
+    """One GPU as the fake NVML describes it; `mig` lists its MIG instances as (UUID, memory GiB) (MIG on when any)."""
     return {"name": name, "cc": cc, "memory_gib": memory_gib, "uuid": uuid, "mig": list(mig)}
 
 
@@ -18,8 +18,13 @@ def install(monkeypatch, name="NVIDIA GeForce RTX 3090", cc=(8, 6), memory_gib=2
 
     def uuid(handle):
         if isinstance(handle, tuple):  # a MIG instance: (GPU, slot)
-            return cards[handle[0]]["mig"][handle[1]]
+            return cards[handle[0]]["mig"][handle[1]][0]
         return cards[handle]["uuid"] or f"GPU-{handle:08x}-0000-0000-0000-000000000000"
+
+    def memory(handle):
+        if isinstance(handle, tuple):
+            return cards[handle[0]]["mig"][handle[1]][1]
+        return cards[handle]["memory_gib"]
 
     def mig_mode(handle):
         if not cards[handle]["mig"]:
@@ -34,8 +39,8 @@ def install(monkeypatch, name="NVIDIA GeForce RTX 3090", cc=(8, 6), memory_gib=2
         "nvmlDeviceGetHandleByIndex": lambda index: index,
         "nvmlDeviceGetName": lambda handle: cards[handle]["name"],
         "nvmlDeviceGetCudaComputeCapability": lambda handle: cards[handle]["cc"],
-        "nvmlDeviceGetMemoryInfo": lambda handle: SimpleNamespace(total=cards[handle]["memory_gib"] * 2**30, used=0,
-                                                                  free=cards[handle]["memory_gib"] * 2**30),
+        "nvmlDeviceGetMemoryInfo": lambda handle: SimpleNamespace(total=memory(handle) * 2**30, used=0,
+                                                                  free=memory(handle) * 2**30),
         "nvmlDeviceGetUUID": uuid,
         "nvmlDeviceGetPciInfo": lambda handle: SimpleNamespace(domain=0, bus=handle + 1, device=0),
         "nvmlDeviceGetMigMode": mig_mode,

@@ -102,14 +102,34 @@ def test_torch_cuda_device_0_settles_the_card_whatever_the_variables_say(monkeyp
     assert device_0["why"] == "CUDA device 0 is GPU 1 (NVIDIA GeForce RTX 3090): torch's cuda:0 is at PCI 00000000:02:00.0"
 
 
-def test_a_mig_instance_is_planned_as_its_gpu(monkeypatch):
-    a100 = fake_nvml.card("NVIDIA A100-SXM4-80GB", (8, 0), 80, uuid="GPU-a100cccc-0000-0000-0000-000000000003",
-                          mig=["MIG-5c8d1e2f-0000-0000-0000-000000000031", "MIG-6d9e2f30-0000-0000-0000-000000000032"])
-    fake_nvml.install(monkeypatch, cards=[TWO_CARDS[0], a100])
+A100_MIG = fake_nvml.card("NVIDIA A100-SXM4-80GB", (8, 0), 80, uuid="GPU-a100cccc-0000-0000-0000-000000000003",
+                          mig=[("MIG-5c8d1e2f-0000-0000-0000-000000000031", 39.5),   # a 3g.40gb instance
+                               ("MIG-6d9e2f30-0000-0000-0000-000000000032", 9.5)])   # a 1g.10gb instance
+
+
+@pytest.mark.parametrize("visible, uuid, gib", [
+    ("MIG-5c8d", "MIG-5c8d1e2f-0000-0000-0000-000000000031", 39.5),  # named: its own memory
+    ("MIG-6d9e", "MIG-6d9e2f30-0000-0000-0000-000000000032", 9.5),
+    (None, "MIG-6d9e2f30-0000-0000-0000-000000000032", 9.5),          # none named: the smallest, to be safe
+])
+def test_a_mig_instance_is_planned_with_its_own_memory(monkeypatch, visible, uuid, gib):
+    fake_nvml.install(monkeypatch, cards=[A100_MIG])
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    report = environment_report(CATALOG)
+    assert report["gpus"][0]["mig"] == [{"uuid": u, "memory_total_gib": g} for u, g in A100_MIG["mig"]]
+    assert report["cuda_device_0"]["mig_instance"] == uuid and f"planned with its {gib} GiB" in report["cuda_device_0"]["why"]
+    assert report["gpu_profile"]["profile"] == "a100_80gb" and report["gpu_profile"]["vram_gb"] == gib
+
+
+def test_a_mig_instance_names_its_gpu_among_others(monkeypatch):
+    fake_nvml.install(monkeypatch, cards=[TWO_CARDS[0], A100_MIG])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-6d9e")
     report = environment_report(CATALOG)
-    assert report["gpus"][1]["mig"] == a100["mig"] and report["gpus"][0]["mig"] == []
-    assert report["cuda_device_0"]["index"] == 1 and report["gpu_profile"]["profile"] == "a100_80gb"
+    assert report["gpus"][0]["mig"] == []
+    assert report["cuda_device_0"]["index"] == 1 and report["cuda_device_0"]["mig_instance"].startswith("MIG-6d9e")
 
 
 def test_unknown_card_gets_a_profile_derived_from_nvml(monkeypatch):

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pipeline.gpu.catalog import derived_profile, match_profile
-from pipeline.gpu.visible import cuda_device_0, pci_bus_id
+from pipeline.gpu.visible import cuda_device_0, mig_instance, pci_bus_id
 
 # The parts of an environment report the planner reads, for a machine without a usable GPU: how plan and
 # advise plan for a card this machine lacks.
@@ -70,24 +70,27 @@ def nvml_gpus() -> tuple[str | None, list[dict]]:
                 "memory_total_gib": round(memory.total / 2**30, 1),
                 "uuid": _text(pynvml.nvmlDeviceGetUUID(handle)),
                 "pci_bus_id": pci_bus_id(pci.domain, pci.bus, pci.device),
-                "mig": _mig_uuids(pynvml, handle),
+                "mig": _mig_instances(pynvml, handle),
             })
         return _text(pynvml.nvmlSystemGetDriverVersion()), gpus
 
 
-def _mig_uuids(pynvml: ModuleType, handle) -> list[str]:
-    """The UUIDs of a GPU's MIG instances (CUDA_VISIBLE_DEVICES may name one); [] where MIG is off or unsupported."""
+def _mig_instances(pynvml: ModuleType, handle) -> list[dict]:
+    """A GPU's MIG instances, {uuid (CUDA_VISIBLE_DEVICES may name one), memory_total_gib}; [] where MIG is off or
+    unsupported."""
     try:
         enabled = pynvml.nvmlDeviceGetMigMode(handle)[0] == pynvml.NVML_DEVICE_MIG_ENABLE
     except pynvml.NVMLError:  # NotSupported: a card without MIG
         return []
-    uuids = []
+    instances = []
     for slot in range(pynvml.nvmlDeviceGetMaxMigDeviceCount(handle) if enabled else 0):
         try:
-            uuids.append(_text(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot))))
+            instance = pynvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot)
         except pynvml.NVMLError:  # NotFound: an empty slot
             continue
-    return uuids
+        instances.append({"uuid": _text(pynvml.nvmlDeviceGetUUID(instance)),
+                          "memory_total_gib": round(pynvml.nvmlDeviceGetMemoryInfo(instance).total / 2**30, 1)})
+    return instances
 
 
 def torch_cuda(nvml_found_gpus: bool) -> dict:
@@ -132,6 +135,10 @@ def environment_report(catalog: dict[str, dict]) -> dict:
     if device_0["index"] is not None:
         gpu = gpus[device_0["index"]]
         profile = match_profile(gpu["name"], catalog) or derived_profile(gpu, next(iter(catalog.values())))
+        instance, why = mig_instance(gpu, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+        if instance is not None:
+            device_0 = {**device_0, "mig_instance": instance["uuid"], "why": f"{device_0['why']}; {why}"}
+            profile = {**profile, "vram_gb": instance["memory_total_gib"]}
     return {
         "python": platform.python_version(),
         "platform": platform.system().lower(),

@@ -57,11 +57,26 @@ def visible(ordered: list[dict], value: str) -> list[dict]:
 
 def _named(entry: str, ordered: list[dict]) -> dict | None:
     """The GPU an entry names: an index in CUDA's order, or a prefix of one GPU's UUID or of one of its MIG
-    instances' UUIDs (such an instance is planned as its whole GPU); None when it names none or several."""
+    instances' UUIDs (mig_instance tells which instance); None when it names none or several."""
     if entry.isdigit():
         return ordered[int(entry)] if int(entry) < len(ordered) else None
-    named = [gpu for gpu in ordered if entry and any(uuid.startswith(entry) for uuid in [gpu["uuid"], *gpu["mig"]])]
+    named = [gpu for gpu in ordered
+             if entry and any(uuid.startswith(entry) for uuid in [gpu["uuid"], *(m["uuid"] for m in gpu["mig"])])]
     return named[0] if len(named) == 1 else None
+
+
+def mig_instance(gpu: dict, value: str) -> tuple[dict | None, str]:
+    """The MIG instance CUDA device 0 is on `gpu`, and why: the one CUDA_VISIBLE_DEVICES's first entry (`value`)
+    names; on a GPU in MIG mode with none named, the smallest (a process sees one instance, and which one is not
+    ours to know). (None, "") where MIG is off. Training plans with the instance's memory."""
+    if not gpu["mig"]:
+        return None, ""
+    first = value.split(",")[0].strip()
+    named = [m for m in gpu["mig"] if first and m["uuid"].startswith(first)]
+    instance = named[0] if len(named) == 1 else min(gpu["mig"], key=lambda m: m["memory_total_gib"])
+    how = "named by CUDA_VISIBLE_DEVICES" if named else "the smallest of its MIG instances (none named in CUDA_VISIBLE_DEVICES)"
+    return instance, (f"MIG instance {instance['uuid']}, {how}: planned with its {instance['memory_total_gib']} GiB "
+                      f"of the GPU's {gpu['memory_total_gib']} (speed estimates stay the whole GPU's)")
 
 
 def _chosen(gpu: dict, count: int, why: str) -> dict:

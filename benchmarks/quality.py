@@ -2,7 +2,7 @@
 against the pipeline before issue 16 (commit BEFORE), each set's test macro F1 with its 95 % interval.
 
     .venv/bin/python benchmarks/quality.py SET [SET ...] [--csv-dir DIR] [--only now,loop,before] [--out FILE]
-        [--also NAME=OVERRIDE[,OVERRIDE...]]... [--seed N]
+        [--also NAME=OVERRIDE[,OVERRIDE...]]... [--seed N]   (a comma inside [...] belongs to a list value)
     .venv/bin/python benchmarks/quality.py --table FILE     # the Markdown table of a results file
 
 SET is bbc_news (the packaged set) or a CSV built by benchmarks/real_sets.py (trec, sms_spam, banking77,
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import subprocess
 import sys
 import time
@@ -209,7 +210,7 @@ def main() -> None:
     if args.table:
         print(table(args.table))
         return
-    also = {name: overrides.split(",") for name, overrides in (item.split("=", 1) for item in args.also)}
+    also = {name: re.split(r",(?![^\[]*\])", overrides) for name, overrides in (item.split("=", 1) for item in args.also)}
     wanted = args.only.split(",")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"Machine: {cpu_name()}; HEAD {commit}, before {BEFORE}", file=sys.stderr)

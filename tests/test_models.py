@@ -87,7 +87,7 @@ def test_head_only_leaves_the_encoder_untouched(minilm, compose):
     model = apply_finetune(build_model(cfg.model, LABELS, tokenizer), compose("finetune=head_only").finetune,
                            cfg.model.arch)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"classifier.weight", "classifier.bias"}
+    assert trainable == {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"}
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     train_steps(model, tokenizer, texts)
     changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
@@ -124,11 +124,12 @@ def test_lora_on_every_linear_layer_adapts_the_feed_forward_layers_too(minilm, c
     lora = compose("finetune=lora", "finetune.targets=all_linear", "finetune.r=8").finetune
     model = apply_finetune(build_model(cfg.model, LABELS, tokenizer), lora, cfg.model.arch)
     adapted = {name.split(".lora_A")[0].rsplit(".", 1)[-1] for name, _ in model.named_parameters() if ".lora_A" in name}
-    assert {"query", "key", "value", "dense"} <= adapted  # dense: attention output, intermediate, output, pooler
-    assert not any(".lora_A" in name and "classifier" in name for name, _ in model.named_parameters())
-    # r (10 h + 2 i) per layer: 8 x (3,840 + 3,072) x 6 = 331,776 adapter weights, + the pooler's 8 x 768 and the head
-    h, i, r = cfg.model.arch.hidden_size, cfg.model.arch.intermediate_size, lora.r
-    assert parameter_counts(model)["trainable"] == 331_776 + r * 2 * h + (h * len(LABELS) + len(LABELS))
+    assert {"query", "key", "value", "dense"} <= adapted  # dense: attention output, intermediate, output
+    assert not any(".lora_A" in name and ("classifier" in name or "pooler" in name) for name, _ in model.named_parameters())
+    # r (10 h + 2 i) per layer: 8 x (3,840 + 3,072) x 6 = 331,776 adapter weights, + the head trained whole:
+    # the pooler (384 x 384 + 384 = 147,840) and the classifier (384 x 3 + 3 = 1,155)
+    h, i = cfg.model.arch.hidden_size, cfg.model.arch.intermediate_size
+    assert parameter_counts(model)["trainable"] == 331_776 + 147_840 + 1_155
     assert parameter_counts(model)["trainable"] <= trainable_parameters(cfg.model.arch, lora)
     assert i == 1536 and h == 384
 

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 GIB = 2**30
 CUDA_CONTEXT_GIB = 0.4
 MARGIN = 0.12
+HEAD_LABELS = 16  # the trained head is counted with a classifier this wide: more labels add a rounding error
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def activation_bytes_per_layer(arch: DictConfig, seq_len: int, micro_batch: int,
 def trainable_parameters(arch: DictConfig, finetune: DictConfig | None) -> int:
     """About how many parameters a fine-tuning mode trains (all of them when `finetune` is None)."""
     mode = finetune.mode if finetune is not None else "full"
-    head = arch.hidden_size * (arch.hidden_size + 2)
+    head = (arch.hidden_size + 1) * (arch.hidden_size + HEAD_LABELS)  # a dense h x h layer and the classifier
     if mode == "head_only":
         return head
     if mode == "lora" and finetune.get("targets") == "all_linear":  # q, k, v, attention out: h x h; FFN: h x i, i x h

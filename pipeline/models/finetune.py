@@ -10,8 +10,8 @@ from pipeline.core.errors import PipelineError
 def apply_finetune(model, finetune: DictConfig, arch: DictConfig):
     """The model to train under `finetune.mode`: itself, with a frozen encoder, or wrapped in LoRA adapters.
 
-    The head (`arch.head_modules`: module names, new weights) is trained in every mode. The mode is one
-    pipeline/config/schema.py allows (load_params checked it).
+    The head (`arch.head_modules`: the new classifier and any layer trained whole with it) is trained in every
+    mode. The mode is one pipeline/config/schema.py allows (load_params checked it).
     """
     head = list(arch.get("head_modules") or [])
     if finetune.mode == "full":

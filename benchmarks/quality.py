@@ -161,7 +161,7 @@ def table(path: Path) -> str:
     for record in records:
         seed = record.get("seed", SEED)
         rows.setdefault(record["set"] + (f" (seed {seed})" if seed != SEED else ""), {})[record["variant"]] = record
-    variants = [v for v in ("now", "loop", "before", "balanced", "lora_2_epochs", "lora") if any(v in r for r in rows.values())]
+    variants = [v for v in ("now", "loop", "before", "balanced", "lora_2_epochs", "lora_adapted_pooler", "lora") if any(v in r for r in rows.values())]
     lines = ["| set | train / val / test rows | classes | smallest class (train) | " +
              " | ".join(variants) + " | now - loop | lora - now |", "|---" * (len(variants) + 6) + "|"]
     for name, found in rows.items():

@@ -15,6 +15,9 @@ from pipeline.models.architectures import scratch_config
 from pipeline.models.sources import build_model, build_tokenizer
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from finetune_memory import saved_for_backward  # benchmarks/ is a folder of scripts, not a package  # noqa: E402
+
 MODELS = sorted(path.stem for path in (ROOT / "conf/model").glob("*.yaml"))
 LABELS = ["business", "politics", "sports"]
 SMALL = {"num_layers": 2, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64, "vocab_size": 300,
@@ -104,6 +107,34 @@ def test_memory_estimate_shrinks_with_the_fine_tuning_mode(compose):
     assert peak["full"]["total"] > peak["lora"]["total"] > peak["head_only"]["total"]
     assert peak["lora"]["activations"] == peak["full"]["activations"]  # backward still runs through every layer
     assert peak["lora"]["weights"] == peak["full"]["weights"]
+
+
+def test_lora_dropout_adds_a_copy_of_each_adapted_input_worked_by_hand(compose):
+    arch = compose("model=minilm").model.arch  # 6 layers, h 384, i 1536
+    peak = {dropout: estimate(arch, 128, 16, "32-true", "sdpa", False, compose(
+        "model=minilm", "finetune=lora", "finetune.targets=all_linear", f"finetune.dropout={dropout}").finetune)
+        for dropout in (0.1, 0)}
+    # 128 x 16 positions x (5 x 384 + 1536) input elements x (4 bytes fp32 + 1 mask byte) = 35,389,440 bytes a
+    # layer, 212,336,640 for 6: 0.198 GiB more; without dropout LoRA stores what full fine-tuning does
+    assert peak[0.1]["activations"] - peak[0]["activations"] == pytest.approx(0.198, abs=0.0015)
+    assert peak[0]["activations"] == estimate(arch, 128, 16, "32-true", "sdpa", False)["activations"]
+
+
+def test_lora_dropout_memory_measured_matches_the_estimate(minilm, compose):
+    cfg, tokenizer, _ = minilm
+    torch.manual_seed(0)
+    ids = torch.randint(1000, 20000, (8, 128))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([0, 1, 2] * 2 + [0, 1])}
+    modes = {"full": compose("model=minilm").finetune,
+             **{f"lora {dropout}": compose("model=minilm", "finetune=lora", "finetune.targets=all_linear",
+                                           f"finetune.dropout={dropout}").finetune for dropout in (0.1, 0)}}
+    saved = {name: saved_for_backward(apply_finetune(build_model(cfg.model, LABELS, tokenizer), finetune,
+                                                     cfg.model.arch).train(), batch) for name, finetune in modes.items()}
+    estimated = {name: estimate(cfg.model.arch, 128, 8, "32-true", "sdpa", False, finetune)["activations"] * 2**30
+                 for name, finetune in modes.items()}
+    assert saved["lora 0"] <= saved["full"]  # the adapters read the inputs the frozen layers keep anyway
+    measured_extra, estimated_extra = saved["lora 0.1"] - saved["lora 0"], estimated["lora 0.1"] - estimated["lora 0"]
+    assert measured_extra == pytest.approx(estimated_extra, rel=0.15)  # CPU dropout keeps a float mask: 0.93 of it
 
 
 def test_hub_model_offline_says_how_to_use_a_local_folder(tmp_path, compose, small_frame):

@@ -10,6 +10,10 @@
 - Fine-tuning modes: every weight is held, but gradients and AdamW states only for the trained
   ones (LoRA: 2*r*hidden per adapted matrix per layer; the head: about hidden*(hidden+2)). A
   frozen encoder (head_only) runs without storing activations: one layer's working set is counted.
+  LoRA with dropout keeps each adapted layer's input once more, dropped out, with its mask, for its
+  adapters' backward: s*b*(h per adapted attention projection or FFN input, i for the FFN output) elements
+  per layer, at the activations' width plus a mask byte. Without dropout the adapters read the input the
+  frozen layer already holds: LoRA then stores what full fine-tuning does.
 - LSTM baseline: about 12*s*b*h bytes of 16-bit activations per layer (gates, cell and output states).
 - Several processes (conf/strategy): DDP keeps a second copy of the gradients in its communication
   buckets. FSDP and DeepSpeed ZeRO divide the parts they shard by the number of processes; FSDP
@@ -75,6 +79,19 @@ def activation_bytes_per_layer(arch: DictConfig, seq_len: int, micro_batch: int,
     return per_layer * (2 if precision == "32-true" else 1)
 
 
+def lora_dropout_bytes_per_layer(arch: DictConfig, finetune: DictConfig | None, seq_len: int, micro_batch: int,
+                                 precision: str) -> float:
+    """What LoRA's dropout adds to one layer's stored activations (0 in other modes and without dropout)."""
+    if finetune is None or finetune.mode != "lora" or not finetune.get("dropout"):
+        return 0.0
+    h = arch.hidden_size
+    if finetune.get("targets") == "all_linear":  # q, k, v, attention out and FFN in read h wide inputs; FFN out reads i
+        width = 5 * h + (arch.get("intermediate_size") or 4 * h)
+    else:
+        width = h * len(arch.get("lora_targets") or [])
+    return seq_len * micro_batch * width * ((4 if precision == "32-true" else 2) + 1)
+
+
 def trainable_parameters(arch: DictConfig, finetune: DictConfig | None) -> int:
     """About how many parameters a fine-tuning mode trains (all of them when `finetune` is None)."""
     mode = finetune.mode if finetune is not None else "full"
@@ -94,7 +111,8 @@ def estimate(arch: DictConfig, seq_len: int, micro_batch: int, precision: str, a
              sharding: Sharding = SINGLE) -> dict[str, float]:
     """Peak training memory per device in GiB, by part; `total` includes the CUDA context."""
     params, trained = arch.num_parameters, trainable_parameters(arch, finetune)
-    full_layer = activation_bytes_per_layer(arch, seq_len, micro_batch, attention, precision)
+    full_layer = (activation_bytes_per_layer(arch, seq_len, micro_batch, attention, precision)
+                  + lora_dropout_bytes_per_layer(arch, finetune, seq_len, micro_batch, precision))
     if finetune is not None and finetune.mode == "head_only":
         activations = full_layer
     elif checkpointing:

@@ -161,7 +161,8 @@ def table(path: Path) -> str:
     for record in records:
         seed = record.get("seed", SEED)
         rows.setdefault(record["set"] + (f" (seed {seed})" if seed != SEED else ""), {})[record["variant"]] = record
-    variants = [v for v in ("now", "loop", "before", "balanced", "lora_2_epochs", "lora_adapted_pooler", "lora") if any(v in r for r in rows.values())]
+    variants = [v for v in ("now", "loop", "before", "balanced", "lora_2_epochs", "lora_adapted_pooler", "lora_dropout",
+                            "lora") if any(v in r for r in rows.values())]
     lines = ["| set | train / val / test rows | classes | smallest class (train) | " +
              " | ".join(variants) + " | now - loop | lora - now |", "|---" * (len(variants) + 6) + "|"]
     for name, found in rows.items():
@@ -173,27 +174,30 @@ def table(path: Path) -> str:
                 for a, b in (("now", "loop"), ("lora", "now"))]
         lines.append(f"| {name} | {split} | {stats.get('classes', '?')} | {stats.get('smallest_share', 0):.1%} | "
                      + " | ".join(cells + gaps) + " |")
-    return "\n".join(lines) + across_seeds(records)
+    return ("\n".join(lines) + across_seeds(records, "now", "loop") + across_seeds(records, "lora", "now")
+            + across_seeds(records, "lora_dropout", "now"))
 
 
-def across_seeds(records: list[dict]) -> str:
-    """Markdown: per set measured with several seeds, now and loop's mean (range) and the mean difference."""
+def across_seeds(records: list[dict], a: str, b: str) -> str:
+    """Markdown: per set measured with variants a and b on several seeds, each one's mean (range) and the mean
+    difference a - b."""
     scores: dict[str, dict[str, dict[int, float]]] = {}
     for record in records:
-        if record["variant"] in ("now", "loop"):
+        if record["variant"] in (a, b):
             scores.setdefault(record["set"], {}).setdefault(record["variant"], {})[record.get("seed", SEED)] = record["f1"]
     lines = []
     for name, found in scores.items():
-        seeds = sorted(set(found.get("now", {})) & set(found.get("loop", {})))
+        seeds = sorted(set(found.get(a, {})) & set(found.get(b, {})))
         if len(seeds) < 2:
             continue
-        now, loop = ([found[v][seed] for seed in seeds] for v in ("now", "loop"))
-        lines.append(f"| {name} | {', '.join(map(str, seeds))} | {sum(now) / len(now):.3f} ({min(now):.3f}-{max(now):.3f}) | "
-                     f"{sum(loop) / len(loop):.3f} ({min(loop):.3f}-{max(loop):.3f}) | "
-                     f"{(sum(now) - sum(loop)) / len(seeds):+.3f} |")
+        first, second = ([found[v][seed] for seed in seeds] for v in (a, b))
+        lines.append(f"| {name} | {', '.join(map(str, seeds))} | "
+                     f"{sum(first) / len(first):.3f} ({min(first):.3f}-{max(first):.3f}) | "
+                     f"{sum(second) / len(second):.3f} ({min(second):.3f}-{max(second):.3f}) | "
+                     f"{(sum(first) - sum(second)) / len(seeds):+.3f} |")
     if not lines:
         return ""
-    return ("\n\n| set | seeds | now: mean (range) | loop: mean (range) | now - loop, mean |\n|---|---|---|---|---|\n"
+    return (f"\n\n| set | seeds | {a}: mean (range) | {b}: mean (range) | {a} - {b}, mean |\n|---|---|---|---|---|\n"
             + "\n".join(lines))
 
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/finetune_memory.py [--batch 16] [--seq-len 128]
 
 Each mode is MiniLM built as train builds it (pipeline.models.sources.build_model with a 16-label head, then
-apply_finetune under conf/finetune/MODE.yaml's defaults, LoRA also without dropout and on the attention
+apply_finetune under conf/finetune/MODE.yaml's defaults, LoRA with and without dropout and on the attention
 projections alone), one fp32 forward and backward on random token ids at exactly --seq-len, and one AdamW step.
 Measured, independent of the allocator: the bytes autograd keeps for the backward pass (saved_for_backward, the
 weights left out) and the gradients plus AdamW states the step holds. Estimated: memory.estimate's activations,
@@ -22,9 +22,9 @@ from pipeline.models.finetune import apply_finetune, parameter_counts
 from pipeline.models.sources import build_model, build_tokenizer
 
 MIB = 2**20
-MODES = {"full": ["finetune=full"], "lora (defaults)": ["finetune=lora"],
+MODES = {"full": ["finetune=full"],
          "lora, dropout 0.1": ["finetune=lora", "finetune.dropout=0.1"],
-         "lora, dropout 0": ["finetune=lora", "finetune.dropout=0"],
+         "lora, dropout 0 (the default)": ["finetune=lora", "finetune.dropout=0"],
          "lora, attention r 8": ["finetune=lora", "finetune.targets=attention", "finetune.r=8"],
          "head_only": ["finetune=head_only"]}
 

@@ -79,16 +79,22 @@ def activation_bytes_per_layer(arch: DictConfig, seq_len: int, micro_batch: int,
     return per_layer * (2 if precision == "32-true" else 1)
 
 
+def lora_matrices(arch: DictConfig, finetune: DictConfig) -> list[tuple[int, int]]:
+    """(input, output) width of each matrix LoRA adapts in one layer: every linear layer (q, k, v and attention out
+    h x h, FFN in h x i, FFN out i x h) or the attention projections model.arch.lora_targets names."""
+    h = arch.hidden_size
+    if finetune.get("targets") == "all_linear":
+        intermediate = arch.get("intermediate_size") or 4 * h
+        return [(h, h)] * 4 + [(h, intermediate), (intermediate, h)]
+    return [(h, h)] * len(arch.get("lora_targets") or [])
+
+
 def lora_dropout_bytes_per_layer(arch: DictConfig, finetune: DictConfig | None, seq_len: int, micro_batch: int,
                                  precision: str) -> float:
     """What LoRA's dropout adds to one layer's stored activations (0 in other modes and without dropout)."""
     if finetune is None or finetune.mode != "lora" or not finetune.get("dropout"):
         return 0.0
-    h = arch.hidden_size
-    if finetune.get("targets") == "all_linear":  # q, k, v, attention out and FFN in read h wide inputs; FFN out reads i
-        width = 5 * h + (arch.get("intermediate_size") or 4 * h)
-    else:
-        width = h * len(arch.get("lora_targets") or [])
+    width = sum(inputs for inputs, _ in lora_matrices(arch, finetune))
     return seq_len * micro_batch * width * ((4 if precision == "32-true" else 2) + 1)
 
 
@@ -98,11 +104,9 @@ def trainable_parameters(arch: DictConfig, finetune: DictConfig | None) -> int:
     head = (arch.hidden_size + 1) * (arch.hidden_size + HEAD_LABELS)  # a dense h x h layer and the classifier
     if mode == "head_only":
         return head
-    if mode == "lora" and finetune.get("targets") == "all_linear":  # q, k, v, attention out: h x h; FFN: h x i, i x h
-        intermediate = arch.get("intermediate_size") or 4 * arch.hidden_size
-        return finetune.r * (10 * arch.hidden_size + 2 * intermediate) * arch.num_layers + head
-    if mode == "lora":
-        return 2 * finetune.r * arch.hidden_size * len(arch.get("lora_targets") or []) * arch.num_layers + head
+    if mode == "lora":  # A is r x input, B output x r
+        adapters = finetune.r * sum(inputs + outputs for inputs, outputs in lora_matrices(arch, finetune))
+        return adapters * arch.num_layers + head
     return arch.num_parameters
 
 

@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from transformers import BertConfig, BertForSequenceClassification
@@ -43,9 +44,14 @@ def test_metrics_match_a_hand_worked_example():
         {"actual": "sport", "predicted": "tech"}]
 
 
-def test_label_names_mlflow_refuses_are_made_safe_in_metric_names():
-    metrics = classification_metrics(torch.tensor([0, 1]), torch.tensor([0, 1]), ["a+b", "c/d?"])
-    assert {"test/f1/a_b", "test/f1/c_d_"} <= set(metrics)
+def test_label_names_mlflow_refuses_are_made_safe_in_metric_names(tmp_path):
+    labels = ["a+b", "c/d?", ".", "..", "...", "v1.2"]
+    metrics = classification_metrics(torch.arange(6), torch.arange(6), labels)
+    assert {"test/f1/a_b", "test/f1/c_d_", "test/f1/_", "test/f1/__", "test/f1/...", "test/f1/v1.2"} <= set(metrics)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")  # MLflow refuses `test/f1/.` and `test/f1/..`
+    run_id = client.create_run("0").info.run_id
+    client.log_batch(run_id, [Metric(key, value, 0, 0) for key, value in metrics.items()])
+    assert client.get_run(run_id).data.metrics == metrics
 
 
 def test_labels_that_read_the_same_in_metric_names_keep_apart():

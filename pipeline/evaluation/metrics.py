@@ -71,7 +71,9 @@ def confusion_rows(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]
 
 
 def metric_keys(labels: list[str]) -> list[str]:
-    """Each label as it may stand in a metric name: letters, digits, _ - . and spaces (a / would nest it). If two
-    labels would read the same (`a/b`, `a_b`), every key starts with its label's index in labels.json (`0_a_b`)."""
+    """Each label as it may stand in a metric name: letters, digits, _ - . and spaces (a / would nest it), and not
+    `.` or `..` alone (MLflow reads names as paths). If two labels would read the same (`a/b`, `a_b`), every key
+    starts with its label's index in labels.json (`0_a_b`)."""
     safe = [re.sub(r"[^\w\-. ]", "_", label) for label in labels]
+    safe = ["_" * len(key) if key in (".", "..") else key for key in safe]
     return safe if len(set(safe)) == len(safe) else [f"{i}_{key}" for i, key in enumerate(safe)]

@@ -111,6 +111,7 @@ A100_MIG = fake_nvml.card("NVIDIA A100-SXM4-80GB", (8, 0), 80, uuid="GPU-a100ccc
     ("MIG-5c8d", "MIG-5c8d1e2f-0000-0000-0000-000000000031", 39.5),  # named: its own memory
     ("MIG-6d9e", "MIG-6d9e2f30-0000-0000-0000-000000000032", 9.5),
     (None, "MIG-6d9e2f30-0000-0000-0000-000000000032", 9.5),          # none named: the smallest, to be safe
+    ("MIG-", "MIG-6d9e2f30-0000-0000-0000-000000000032", 9.5),        # a prefix of both names neither
 ])
 def test_a_mig_instance_is_planned_with_its_own_memory(monkeypatch, visible, uuid, gib):
     fake_nvml.install(monkeypatch, cards=[A100_MIG])
@@ -121,6 +122,7 @@ def test_a_mig_instance_is_planned_with_its_own_memory(monkeypatch, visible, uui
     report = environment_report(CATALOG)
     assert report["gpus"][0]["mig"] == [{"uuid": u, "memory_total_gib": g} for u, g in A100_MIG["mig"]]
     assert report["cuda_device_0"]["mig_instance"] == uuid and f"planned with its {gib} GiB" in report["cuda_device_0"]["why"]
+    assert ("named by CUDA_VISIBLE_DEVICES" in report["cuda_device_0"]["why"]) == (visible not in (None, "MIG-"))
     assert report["gpu_profile"]["profile"] == "a100_80gb" and report["gpu_profile"]["vram_gb"] == gib
 
 

@@ -60,8 +60,12 @@ def _named(entry: str, ordered: list[dict]) -> dict | None:
     instances' UUIDs (mig_instance tells which instance); None when it names none or several."""
     if entry.isdigit():
         return ordered[int(entry)] if int(entry) < len(ordered) else None
-    named = [gpu for gpu in ordered
-             if entry and any(uuid.startswith(entry) for uuid in [gpu["uuid"], *(m["uuid"] for m in gpu["mig"])])]
+    return _one_prefixed(entry, ordered, lambda gpu: [gpu["uuid"], *(m["uuid"] for m in gpu["mig"])])
+
+
+def _one_prefixed(entry: str, items: list[dict], uuids) -> dict | None:
+    """The one item with a UUID (of `uuids(item)`) that starts with `entry`; None when none or several do."""
+    named = [item for item in items if entry and any(uuid.startswith(entry) for uuid in uuids(item))]
     return named[0] if len(named) == 1 else None
 
 
@@ -71,10 +75,9 @@ def mig_instance(gpu: dict, value: str) -> tuple[dict | None, str]:
     ours to know). (None, "") where MIG is off. Training plans with the instance's memory."""
     if not gpu["mig"]:
         return None, ""
-    first = value.split(",")[0].strip()
-    named = [m for m in gpu["mig"] if first and m["uuid"].startswith(first)]
-    instance = named[0] if len(named) == 1 else min(gpu["mig"], key=lambda m: m["memory_total_gib"])
-    how = "named by CUDA_VISIBLE_DEVICES" if named else "the smallest of its MIG instances (none named in CUDA_VISIBLE_DEVICES)"
+    named = _one_prefixed(value.split(",")[0].strip(), gpu["mig"], lambda m: [m["uuid"]])
+    instance = named or min(gpu["mig"], key=lambda m: m["memory_total_gib"])
+    how = "named by CUDA_VISIBLE_DEVICES" if named else "the smallest of its MIG instances (CUDA_VISIBLE_DEVICES names none of them alone)"
     return instance, (f"MIG instance {instance['uuid']}, {how}: planned with its {instance['memory_total_gib']} GiB "
                       f"of the GPU's {gpu['memory_total_gib']} (speed estimates stay the whole GPU's)")
 

@@ -77,7 +77,8 @@ def mig_instance(gpu: dict, value: str) -> tuple[dict | None, str]:
         return None, ""
     named = _one_prefixed(value.split(",")[0].strip(), gpu["mig"], lambda m: [m["uuid"]])
     instance = named or min(gpu["mig"], key=lambda m: m["memory_total_gib"])
-    how = "named by CUDA_VISIBLE_DEVICES" if named else "the smallest of its MIG instances (CUDA_VISIBLE_DEVICES names none of them alone)"
+    how = ("named by CUDA_VISIBLE_DEVICES" if named
+           else "the smallest of its MIG instances (CUDA_VISIBLE_DEVICES names none of them alone)")
     return instance, (f"MIG instance {instance['uuid']}, {how}: planned with its {instance['memory_total_gib']} GiB "
                       f"of the GPU's {gpu['memory_total_gib']} (speed estimates stay the whole GPU's)")
 

@@ -66,14 +66,19 @@ def run_pipeline(clone: Path, overrides: list[str], stages: list[str]) -> dict:
     training = json.loads((clone / "models/trained/training.json").read_text())
     plan = yaml.safe_load((clone / "models/trained/plan.yaml").read_text())
     with (clone / "reports/per_class.csv").open(encoding="utf-8") as handle:
-        per_class = {row["label"]: f"{float(row['recall']) * int(row['support']):.0f}/{row['support']} "
-                                   f"f1 {float(row['f1']):.3f}" for row in csv.DictReader(handle)}
+        per_class = {row["label"]: class_cell(round(float(row["recall"]) * int(row["support"])), int(row["support"]),
+                                              float(row["f1"])) for row in csv.DictReader(handle)}
     return {"f1": metrics["test/f1_macro"], "low": metrics.get("test/f1_macro_low"), "high": metrics.get("test/f1_macro_high"),
             "accuracy": metrics["test/accuracy"], "val_f1": training["val/f1"], "gate": training["gate"],
             "epochs": plan["settings"].get("max_epochs"), "rounds": len(training["rounds"]),
             "baseline_test_f1": metrics.get("baseline/test/f1_macro"), "ece": metrics.get("test/ece"),
             "ece_calibrated": metrics.get("test/ece_calibrated"), "seconds": round(time.perf_counter() - started, 1),
             "per_class": per_class}
+
+
+def class_cell(recalled: int, support: int, f1: float) -> str:
+    """One class's test result as the table shows it: `recalled/support f1 0.xxx`."""
+    return f"{recalled}/{support} f1 {f1:.3f}"
 
 
 def split_of(clone: Path, name: str) -> tuple[list[str], list[int]]:
@@ -127,7 +132,7 @@ def run_loop(clone: Path, seed: int) -> dict:
     val_f1, epoch, preds = best
     low, high = bootstrap(preds, test_labels)
     f1s = f1_score(test_labels, preds, average=None, labels=range(len(labels)))
-    per_class = {label: f"{sum(p == t == i for p, t in zip(preds, test_labels))}/{test_labels.count(i)} f1 {f1s[i]:.3f}"
+    per_class = {label: class_cell(sum(p == t == i for p, t in zip(preds, test_labels)), test_labels.count(i), f1s[i])
                  for i, label in enumerate(labels)}
     return {"f1": round(f1_score(test_labels, preds, average="macro", labels=range(len(labels))), 6), "low": low,
             "high": high, "val_f1": round(val_f1, 6), "best_epoch": epoch, "seconds": round(time.perf_counter() - started, 1),

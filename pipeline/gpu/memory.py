@@ -66,6 +66,11 @@ def state_bytes_per_param(precision: str) -> int:
     return 8 if precision in ("bf16-true", "16-true") else 16
 
 
+def activation_scale(precision: str) -> int:
+    """fp32 activations (32-true) take twice the bytes of 16-bit ones, which every activation figure counts."""
+    return 2 if precision == "32-true" else 1
+
+
 def activation_bytes_per_layer(arch: DictConfig, seq_len: int, micro_batch: int, attention: str,
                                precision: str) -> float:
     """One layer's stored activations for the backward pass."""
@@ -76,7 +81,7 @@ def activation_bytes_per_layer(arch: DictConfig, seq_len: int, micro_batch: int,
         per_layer = s * b * h * (34 + 5 * arch.num_heads * s / h)
     else:
         per_layer = 34 * s * b * h
-    return per_layer * (2 if precision == "32-true" else 1)
+    return per_layer * activation_scale(precision)
 
 
 def lora_matrices(arch: DictConfig, finetune: DictConfig) -> list[tuple[int, int]]:
@@ -95,7 +100,7 @@ def lora_dropout_bytes_per_layer(arch: DictConfig, finetune: DictConfig | None, 
     if finetune is None or finetune.mode != "lora" or not finetune.get("dropout"):
         return 0.0
     width = sum(inputs for inputs, _ in lora_matrices(arch, finetune))
-    return seq_len * micro_batch * width * ((4 if precision == "32-true" else 2) + 1)
+    return seq_len * micro_batch * width * (2 * activation_scale(precision) + 1)  # the copy and a mask byte
 
 
 def trainable_parameters(arch: DictConfig, finetune: DictConfig | None) -> int:
@@ -120,7 +125,7 @@ def estimate(arch: DictConfig, seq_len: int, micro_batch: int, precision: str, a
     if finetune is not None and finetune.mode == "head_only":
         activations = full_layer
     elif checkpointing:
-        checkpoints = 2 * seq_len * micro_batch * arch.hidden_size * (2 if precision == "32-true" else 1)
+        checkpoints = 2 * seq_len * micro_batch * arch.hidden_size * activation_scale(precision)
         activations = arch.num_layers * checkpoints + full_layer
     else:
         activations = arch.num_layers * full_layer

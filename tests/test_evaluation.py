@@ -172,6 +172,7 @@ def test_serving_tokenizes_the_test_texts_exactly_as_preprocess_did(tmp_path, mo
     assert unpadded == test["input_ids"]
     assert max(len(ids) for ids in unpadded) == cut
     portable = tokenizer_encode(paths.TOKENIZER)(list(test["text"]))
+    assert portable.pop("document").tolist() == list(range(len(test)))  # one row per text
     assert set(portable) == set(served)
     for name in served:
         assert portable[name].tolist() == served[name], name

@@ -89,8 +89,8 @@ def test_long_texts_are_cut_on_the_configured_side_and_counted(tmp_path, monkeyp
     small_frame.to_csv(tmp_path / "news.csv", index=False)
     dataset, _, stats = processed(tmp_path, monkeypatch, compose, "data=csv", "data.path=news.csv",
                                   "model.max_seq_len=16", f"data.truncation_side={side}")
-    assert stats["truncated"] == {"max_seq_len": 16, "side": side, "train": stats["rows"]["train"],
-                                  "validation": stats["rows"]["validation"], "test": stats["rows"]["test"]}
+    assert (stats["tokens"]["max_seq_len"], stats["tokens"]["side"]) == (16, side)
+    assert {name: stats["tokens"][name]["cut"] for name in stats["rows"]} == stats["rows"]  # every text is cut
     tokenizer = AutoTokenizer.from_pretrained(paths.TOKENIZER)
     text, ids = dataset["test"]["text"][0], dataset["test"]["input_ids"][0]
     full = tokenizer(text)["input_ids"]

@@ -64,6 +64,10 @@ ERRORS = {
                              "`make install` (or pip install the package the message names)."),
     "data-folder-empty": ("A class-folder data set has no <class>/*.txt files.",
                           "Point `data.path` at a folder with one sub-folder of .txt files per class."),
+    "data-unreadable": ("The model's tokenizer cannot read the training texts: too many [UNK] tokens, or (byte-level "
+                        "tokenizers) too many tokens per character, as for Chinese with an English model.",
+                        "Use a model that reads the script (the message names them: model=bert_chinese, model=xlm_roberta, "
+                        "offline model=tiny), or `-S data.unreadable=warn` to train anyway."),
     "data-hub-unavailable": ("A Hugging Face dataset could not be loaded (offline, wrong name or split).",
                              "Check the name and `data.split`; offline, use a local folder or data=csv."),
     # models and checkpoints
@@ -160,6 +164,8 @@ ERRORS = {
 WARNINGS = {
     "data-split-overlap": ("The same text is in more than one split of your split column; the copies in "
                            "validation/test are dropped so they cannot leak.", "Nothing, or de-duplicate the file."),
+    "data-unreadable-continuing": ("data.unreadable=warn: the model's tokenizer cannot read the training texts, and it trains anyway.",
+                        "Use a model that reads the script (the warning names them)."),
     "env-driver-old": ("The driver is below the CUDA build's minimum but runs through minor-version compatibility.",
                        "Update the driver when you can."),
     "env-torch-cpu-only": ("NVML sees a GPU but torch cannot use it: training falls back to the CPU.",

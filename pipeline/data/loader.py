@@ -15,22 +15,51 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
 
 def load_processed() -> tuple[DatasetDict, PreTrainedTokenizerBase]:
-    """The tokenized splits (as torch tensors) and the tokenizer that made them."""
+    """The tokenized splits (as torch tensors) and the tokenizer that made them. Texts cut into windows
+    (data.long_text=chunks) are a row per window; validation and test rows keep their text's `document`."""
     dataset = load_from_disk(str(paths.DATASET))
-    columns = [c for c in MODEL_INPUTS if c in dataset["train"].column_names]
-    dataset.set_format("torch", columns=columns)
+    for name, split in dataset.items():
+        windows = ["document"] if name != "train" and "document" in split.column_names else []
+        split.set_format("torch", columns=[c for c in MODEL_INPUTS if c in split.column_names] + windows)
     return dataset, AutoTokenizer.from_pretrained(paths.TOKENIZER)
 
 
 def split_texts(split: str) -> list[str]:
     """The raw texts of one processed split (in dataset order)."""
-    return load_from_disk(str(paths.DATASET / split))["text"]
+    return list(_texts(load_from_disk(str(paths.DATASET / split)))["text"])
 
 
 def split_examples(split: str) -> tuple[list[str], torch.Tensor]:
     """The raw texts of one processed split and their label ids (in dataset order)."""
-    data = load_from_disk(str(paths.DATASET / split))
+    data = _texts(load_from_disk(str(paths.DATASET / split)))
     return list(data["text"]), torch.tensor(data["labels"])
+
+
+def _texts(data: Dataset) -> Dataset:
+    """One row per text: the first window of each where texts were cut into windows."""
+    if "document" not in data.column_names:
+        return data
+    documents = data["document"]
+    return data.select([i for i, document in enumerate(documents) if i == 0 or document != documents[i - 1]])
+
+
+def document_batches(documents: list[int], batch_size: int, rank: int = 0, replicas: int = 1) -> list[list[int]]:
+    """Batches of whole texts' windows (rows of the same `document` are consecutive): up to `batch_size` rows,
+    or one text's windows alone where they are more; with several processes, process `rank` takes every
+    `replicas`-th text."""
+    texts = []
+    for i, document in enumerate(documents):
+        if i and document == documents[i - 1]:
+            texts[-1].append(i)
+        else:
+            texts.append([i])
+    batches = []
+    for rows in texts[rank::replicas]:
+        if batches and len(batches[-1]) + len(rows) <= batch_size:
+            batches[-1] += rows
+        else:
+            batches.append(list(rows))
+    return batches
 
 
 class EpochSampler(Sampler[int]):
@@ -96,8 +125,13 @@ def make_loader(split: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: 
     `epoch` and `skip` (examples already trained on) start a shuffled loader where a resumed run left off.
     With several processes, process `rank` of `replicas` gets its share: an equal one of the shuffled
     order (EpochSampler), or every `replicas`-th example of an unshuffled split (no padding: evaluation
-    metrics are summed over the processes, so no example may count twice).
+    metrics are summed over the processes, so no example may count twice). An unshuffled split cut into
+    windows comes in batches of whole texts (document_batches).
     """
+    if not shuffle and "document" in split.column_names:  # a text's windows are scored together
+        batches = document_batches(split.with_format(None)["document"], batch_size, rank, replicas)
+        return DataLoader(split, batch_sampler=batches, collate_fn=DataCollatorWithPadding(tokenizer),
+                          num_workers=num_workers, persistent_workers=num_workers > 0)
     sampler = range(rank, len(split), replicas) if replicas > 1 else None
     if shuffle:
         lengths = [len(ids) for ids in split.with_format(None)["input_ids"]] if group_by_length else None

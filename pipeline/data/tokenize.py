@@ -1,7 +1,9 @@
-"""Tokenize split texts with a datasets batched map (no padding: batches are padded on the fly).
+"""Tokenize split texts in one batched pass: each text whole, then cut to max_len by data.long_text
+(data.text_windows: truncated, head and tail, or overlapping windows, each window a row with its text's
+`document` index), and measured: how the tokenizer covers the text and what the cut loses (coverage).
 
-Tokenized splits are cached in .cache/tokenized/ under a hash of the tokenizer, the cut (length and
-side) and the split's texts and labels: a re-run, or another model with the same tokenizer
+Tokenized splits are cached in .cache/tokenized/ under a hash of the tokenizer, the cut (length, side and
+strategy) and the split's texts and labels: a re-run, or another model with the same tokenizer
 (bert-base-uncased and MiniLM share one), reuses them. The hash is also the split's datasets
 fingerprint, so the same data gives byte-identical data/processed files.
 """
@@ -12,13 +14,16 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from math import ceil
 
 import pandas as pd
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
+from pipeline.data.text_windows import windows
+
 CACHE = Path(".cache/tokenized")
-TRUNCATED = "truncated.json"  # in each cache entry: how many texts were longer than max_len
+COVERAGE = "coverage.json"  # in each cache entry: the split's coverage (see `coverage`)
 
 
 def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict:
@@ -30,39 +35,100 @@ def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict
     })
 
 
-def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_len: int,
-             cache: Path = CACHE) -> tuple[DatasetDict, dict[str, int]]:
-    """Add input_ids/attention_mask (and token_type_ids where the tokenizer makes them), cut to
-    `max_len` on the tokenizer's truncation side; also return how many examples per split were cut."""
-    tokenized, truncated = {}, {}
-    identity = tokenizer_identity(tokenizer, max_len)  # before any call: calls change backend settings
+def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_len: int, long_text: str = "truncate",
+             cache: Path = CACHE) -> tuple[DatasetDict, dict[str, dict]]:
+    """Add input_ids/attention_mask (and token_type_ids where the tokenizer makes them), cut to `max_len` by
+    `long_text` on the tokenizer's truncation side (chunks: a row per window, with `document`); also return
+    each split's coverage."""
+    tokenized, coverage = {}, {}
+    identity = tokenizer_identity(tokenizer, max_len, long_text)  # before any call: calls change backend settings
     for name, split in dataset.items():
         entry = cache / cache_key(split, identity)
-        if not (entry / TRUNCATED).exists():
-            _fill(entry, split, tokenizer, max_len, name)
+        if not (entry / COVERAGE).exists():
+            _fill(entry, split, tokenizer, max_len, long_text, name)
         tokenized[name] = load_from_disk(str(entry))
-        truncated[name] = json.loads((entry / TRUNCATED).read_text())
-    return DatasetDict(tokenized), truncated
+        coverage[name] = json.loads((entry / COVERAGE).read_text())
+    return DatasetDict(tokenized), coverage
 
 
-def _fill(entry: Path, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_len: int, name: str) -> None:
-    """Tokenize `split` into the cache entry, with the count of texts longer than `max_len` beside it."""
-    encoded = split.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_len),
-                        batched=True, desc=f"Tokenizing {name}", new_fingerprint=entry.name)
-    full_lengths = tokenizer(list(split["text"]), return_length=True, verbose=False)["length"]
+def _fill(entry: Path, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_len: int, long_text: str,
+          name: str) -> None:
+    """Tokenize and cut `split` into the cache entry, with its coverage beside it."""
+    counts = Counts(tokenizer.unk_token_id, max_len)
+
+    def cut(batch: dict, indices: list[int]) -> dict:
+        whole = tokenizer(batch["text"], truncation=False, return_special_tokens_mask=True, verbose=False)
+        inputs = [key for key in whole if key not in ("special_tokens_mask", "attention_mask")]
+        rows = {key: [] for key in ("text", "labels", *inputs, "attention_mask", "document")}
+        for i, special in enumerate(whole["special_tokens_mask"]):
+            parts = windows(special, max_len, long_text, tokenizer.truncation_side)
+            counts.add(batch["text"][i], whole["input_ids"][i], special, parts)
+            for positions in parts:
+                for key in inputs:
+                    rows[key].append([whole[key][i][p] for p in positions])
+                rows["attention_mask"].append([1] * len(positions))
+                rows["text"].append(batch["text"][i])
+                rows["labels"].append(batch["labels"][i])
+                rows["document"].append(indices[i])
+        if long_text != "chunks":
+            del rows["document"]
+        return rows
+
+    encoded = split.map(cut, batched=True, with_indices=True, remove_columns=split.column_names,
+                        desc=f"Tokenizing {name}", new_fingerprint=entry.name)
+    encoded = encoded.cast_column("labels", split.features["labels"])
     staging = entry.with_name(f"{entry.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     encoded.save_to_disk(str(staging))
-    (staging / TRUNCATED).write_text(json.dumps(sum(length > max_len for length in full_lengths)))
+    (staging / COVERAGE).write_text(json.dumps(counts.summary()))
     shutil.rmtree(entry, ignore_errors=True)
     staging.rename(entry)
 
 
-def tokenizer_identity(tokenizer: PreTrainedTokenizerBase, max_len: int) -> str:
+class Counts:
+    """What the tokenizer made of a split's texts and what the cut kept, text by text."""
+
+    def __init__(self, unk_id: int | None, max_len: int):
+        self.unk_id, self.max_len, self.lengths = unk_id, max_len, []
+        self.characters = self.tokens = self.unknown = self.rows = self.cut = self.cut_tokens = self.lost = 0
+
+    def add(self, text: str, ids: list[int], special: list[int], parts: list[list[int]]) -> None:
+        body = [token for token, is_special in zip(ids, special) if not is_special]
+        self.characters += len(text)
+        self.tokens += len(body)
+        self.unknown += body.count(self.unk_id) if self.unk_id is not None else 0
+        self.lengths.append(len(ids))
+        self.rows += len(parts)
+        if len(ids) > self.max_len:
+            kept = len({p for positions in parts for p in positions if not special[p]})
+            self.cut, self.cut_tokens, self.lost = self.cut + 1, self.cut_tokens + len(body), self.lost + len(body) - kept
+
+    def summary(self) -> dict:
+        """Per split: texts, model rows (windows), characters and tokens (special tokens left out), the share
+        of tokens the tokenizer did not know ([UNK]; null for a tokenizer without one, such as byte-level BPE),
+        tokens per character, the texts longer than max_len and the share of their tokens the model never sees
+        (none where chunks cover them),
+        and the length in tokens (special tokens in) that covers 50, 90, 95 and 100 % of the texts."""
+        texts, ordered = len(self.lengths), sorted(self.lengths)
+        return {"texts": texts, "rows": self.rows, "characters": self.characters, "tokens": self.tokens,
+                "unknown_share": round(self.unknown / max(self.tokens, 1), 6) if self.unk_id is not None else None,
+                "tokens_per_character": round(self.tokens / max(self.characters, 1), 4),
+                "cut": self.cut, "cut_share": round(self.cut / max(texts, 1), 4),
+                "lost_share_of_cut": round(self.lost / max(self.cut_tokens, 1), 4),
+                **{f"length_p{share}": covering(ordered, share / 100) for share in (50, 90, 95, 100)},
+                "max_seq_len": self.max_len}
+
+
+def covering(ordered: list[int], share: float) -> int:
+    """The smallest length at least `share` of the (sorted) lengths fit in (nearest rank); 0 without any."""
+    return ordered[max(ceil(share * len(ordered)), 1) - 1] if ordered else 0
+
+
+def tokenizer_identity(tokenizer: PreTrainedTokenizerBase, max_len: int, long_text: str = "truncate") -> str:
     """The tokenizer's full definition and how it cuts texts."""
     vocabulary = (tokenizer.backend_tokenizer.to_str() if tokenizer.is_fast
                   else json.dumps(sorted(tokenizer.get_vocab().items())))
-    return json.dumps([vocabulary, max_len, tokenizer.truncation_side])
+    return json.dumps([vocabulary, max_len, tokenizer.truncation_side, long_text])
 
 
 def cache_key(split: Dataset, identity: str) -> str:

@@ -9,6 +9,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from pipeline.data.scripts import unspaced
 from pipeline.evaluation.metrics import macro_f1
 
 
@@ -16,13 +17,23 @@ MAX_FEATURES = 200_000  # the most frequent n-grams kept: bounds time and memory
 
 
 def tfidf_model(texts: list[str]) -> Pipeline:
-    """Word 1-2-gram TF-IDF (sublinear counts) + logistic regression with balanced class weights; character
-    2-4-grams where the texts have no word of two letters or more (digits, symbols, emoji)."""
-    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=MAX_FEATURES)
-    has_words = any(words.build_analyzer()(text) for text in texts)
-    vectorizer = words if has_words else TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
-                                                         max_features=MAX_FEATURES)
+    """TF-IDF (sublinear counts) + logistic regression with balanced class weights, on the n-grams that carry
+    meaning in these texts (`analyzer`)."""
+    vectorizer = TfidfVectorizer(**analyzer(texts), sublinear_tf=True, max_features=MAX_FEATURES)
     return make_pipeline(vectorizer, LogisticRegression(max_iter=1000, class_weight="balanced"))
+
+
+def analyzer(texts: list[str]) -> dict:
+    """TfidfVectorizer's analyzer settings: character 1-3-grams for text mostly in scripts written without
+    spaces between words (Chinese, Japanese, Thai: data.scripts), where a whole sentence would be one "word";
+    else word 1-2-grams, or character 2-4-grams where the texts have no word of two letters or more (digits,
+    symbols, emoji)."""
+    if unspaced(texts):
+        return {"analyzer": "char", "ngram_range": (1, 3)}
+    words = {"ngram_range": (1, 2)}
+    if any(TfidfVectorizer(**words).build_analyzer()(text) for text in texts):
+        return words
+    return {"analyzer": "char_wb", "ngram_range": (2, 4)}
 
 
 def tfidf_baseline(train: tuple[list[str], torch.Tensor], validation: tuple[list[str], torch.Tensor],

@@ -53,15 +53,16 @@ def build_tokenizer(model: DictConfig, train_texts: Iterable[str]) -> PreTrained
     return tokenizer
 
 
-def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str) -> None:
-    """Cut at `max_len` on `side`, and save that (and the inputs it makes) with the tokenizer so inference
-    cuts as training did, also where only the tokenizers library reads it (the served model).
+def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str, long_text: str = "truncate") -> None:
+    """Cut at `max_len` on `side` as `long_text` says (data.text_windows), and save that (and the inputs it makes)
+    with the tokenizer so inference cuts as training did, also where only the tokenizers library reads it
+    (the served model).
 
     The backend's own truncation and padding (set in some tokenizer.json files, and changed by every
     call) are cleared, so the saved tokenizer is the same whether or not it has tokenized anything.
     """
     tokenizer.model_max_length, tokenizer.truncation_side = max_len, side
-    tokenizer.init_kwargs.update(model_max_length=max_len, truncation_side=side,
+    tokenizer.init_kwargs.update(model_max_length=max_len, truncation_side=side, long_text=long_text,
                                  model_input_names=list(tokenizer.model_input_names))
     if tokenizer.is_fast:
         tokenizer.backend_tokenizer.no_truncation()

@@ -18,8 +18,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 import pipeline.models.lstm  # noqa: F401  (registers the lstm baseline with the Auto classes)
 from pipeline.models.safe_load import load_pretrained
-from pipeline.serving.text_classifier import (Encode, TextClassifier, calibrated, logits, probabilities_frame,
-                                              saved_temperature, torch_forward)
+from pipeline.serving.text_classifier import (Batch, Encode, TextClassifier, calibrated, cut_settings, logits,
+                                              probabilities_frame, saved_temperature, torch_forward, windowed)
 
 
 def load_model(folder: Path | str, trust_remote_code: bool = False):
@@ -63,8 +63,19 @@ def label_names(config) -> list[str]:
 
 
 def hf_encode(tokenizer: PreTrainedTokenizerBase) -> Encode:
-    """The Encode of a transformers tokenizer: padded to the batch's longest, cut at its model_max_length."""
-    return lambda texts: dict(tokenizer(texts, padding=True, truncation=True, return_tensors="np"))
+    """The Encode of a transformers tokenizer: cut to its model_max_length as its `long_text` says (preprocess
+    saved it; truncation without), padded to the batch's longest."""
+    settings = tokenizer.init_kwargs
+    cut = cut_settings(settings.get("long_text"), tokenizer.model_max_length, tokenizer.truncation_side)
+    pad = (tokenizer.pad_token_id or 0, tokenizer.pad_token_type_id, tokenizer.padding_side)
+
+    def encode(texts: list[str]) -> Batch:
+        whole = tokenizer(texts, truncation=False, return_token_type_ids=True, return_special_tokens_mask=True,
+                          verbose=False)
+        encoded = list(zip(whole["input_ids"], whole["token_type_ids"], whole["special_tokens_mask"]))
+        return windowed(encoded, cut, pad, list(tokenizer.model_input_names))
+
+    return encode
 
 
 def model_logits(model, tokenizer: PreTrainedTokenizerBase, texts: list[str], device: str = "cpu") -> np.ndarray:

@@ -17,6 +17,7 @@ import mlflow.pyfunc
 import pandas as pd
 
 import pipeline.models.lstm
+from pipeline.data import text_windows
 from pipeline.serving import text_classifier
 
 HERE = Path(__file__).resolve().parent
@@ -41,8 +42,9 @@ def installed_version(name: str) -> str:
 
 
 def code_paths(backend: str) -> list[str]:
-    """The files served_model.py imports: text_classifier.py, and the lstm baseline's model code for PyTorch."""
-    files = [text_classifier.__file__] + ([pipeline.models.lstm.__file__] if backend == "pytorch" else [])
+    """The files served_model.py imports: text_classifier.py and the text_windows.py it cuts long texts with, and the
+    lstm baseline's model code for PyTorch."""
+    files = [text_classifier.__file__, text_windows.__file__] + ([pipeline.models.lstm.__file__] if backend == "pytorch" else [])
     return [str(Path(file).resolve()) for file in files]
 
 

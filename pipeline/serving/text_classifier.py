@@ -2,9 +2,10 @@
 registered model (MLflow code_paths), so it imports only numpy, pandas, tokenizers and, per backend,
 onnxruntime (the default) or torch and transformers.
 
-The one inference path: texts are tokenized BATCH at a time (padded to the batch's longest, cut at the
-tokenizer's model_max_length, as preprocess tokenized them), a forward function turns each batch into
-logits, and a softmax of the logits divided by the folder's calibration temperature (calibration.json,
+The one inference path: texts are tokenized BATCH at a time and cut to the tokenizer's model_max_length as
+preprocess cut them (text_windows.py, data.long_text: truncated, head and tail, or overlapping windows), padded
+to the batch's longest; a forward function turns each batch into logits (a text's logits are the mean of
+its windows'), and a softmax of the logits divided by the folder's calibration temperature (calibration.json,
 fitted on the validation split by evaluate; 1 without it) gives each label's probability. evaluate, predict,
 the ONNX parity check, champion scoring and the served model all go through `logits`.
 """
@@ -18,18 +19,68 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+try:  # served: MLflow puts the model's code/ folder (text_windows.py beside this file) on sys.path
+    import text_windows
+except ImportError:  # in the project
+    from pipeline.data import text_windows
+
 BATCH = 32
 Batch = dict[str, np.ndarray]           # input_ids, attention_mask (and token_type_ids) of one batch of texts
-Encode = Callable[[list[str]], Batch]   # texts -> a padded, truncated batch
+Encode = Callable[[list[str]], Batch]   # texts -> a padded batch of their cut inputs, `document` naming each row's text
+Encoded = tuple[list[int], list[int], list[int]]  # one whole text's token ids, token type ids, special-token mask
+NO_LIMIT = 1_000_000  # transformers' model_max_length for "no limit" is 1e30
 Forward = Callable[[Batch], np.ndarray]  # a batch -> its logits
 BACKENDS = ("onnx", "pytorch")
 CALIBRATION_FILE = "calibration.json"  # {"temperature": T}: probabilities are softmax(logits / T)
 
 
 def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:
-    """Logits (texts x labels) of `texts`, BATCH at a time."""
-    chunks = [forward(encode(texts[start:start + BATCH])) for start in range(0, len(texts), BATCH)]
+    """Logits (texts x labels) of `texts`, BATCH at a time; a text cut into windows gets their mean."""
+    chunks = []
+    for start in range(0, len(texts), BATCH):
+        batch = dict(encode(texts[start:start + BATCH]))
+        document = batch.pop("document")
+        chunks.append(document_mean(forward(batch), document, len(texts[start:start + BATCH])))
     return np.concatenate([np.empty((0, num_labels), dtype=np.float32), *chunks])
+
+
+def document_mean(values: np.ndarray, document: np.ndarray, count: int) -> np.ndarray:
+    """The mean of the rows of each of `count` texts (`document`: each row's text); one row each is kept as is."""
+    if len(document) == count:
+        return values
+    sums = np.zeros((count, values.shape[1]), dtype=values.dtype)
+    np.add.at(sums, document, values)
+    return sums / np.bincount(document, minlength=count)[:, None].astype(values.dtype)
+
+
+def cut_settings(strategy: str | None, max_length, side: str | None) -> dict:
+    """How texts are cut (text_windows.windows arguments) from a tokenizer's settings: `long_text` (truncate
+    when absent: models exported before it), model_max_length (None or transformers' 1e30: no limit) and
+    truncation_side."""
+    limit = max_length if isinstance(max_length, int) and max_length < NO_LIMIT else NO_LIMIT
+    return {"strategy": strategy or "truncate", "max_len": limit, "side": side or "right"}
+
+
+def windowed(encoded: list[Encoded], cut: dict, pad: tuple[int, int, str], names: list[str]) -> Batch:
+    """The model inputs of whole encoded texts, cut by `cut` (cut_settings): a row per window, padded with
+    `pad` (id, type id, side) to the longest row; only the inputs in `names`, and `document`."""
+    rows, document = [], []
+    for index, (ids, type_ids, special) in enumerate(encoded):
+        for positions in text_windows.windows(special, cut["max_len"], cut["strategy"], cut["side"]):
+            rows.append(([ids[p] for p in positions], [type_ids[p] for p in positions]))
+            document.append(index)
+    width = max((len(ids) for ids, _ in rows), default=0)
+    pad_id, pad_type_id, side = pad
+    fields = {"input_ids": [], "attention_mask": [], "token_type_ids": []}
+    for ids, type_ids in rows:
+        filler = width - len(ids)
+        for name, values, padding in (("input_ids", ids, pad_id), ("attention_mask", [1] * len(ids), 0),
+                                      ("token_type_ids", type_ids, pad_type_id)):
+            fields[name].append(values + [padding] * filler if side == "right" else [padding] * filler + values)
+    batch = {name: np.array(fields[name], dtype=np.int64).reshape(len(rows), width)
+             for name in names if name in fields}
+    batch["document"] = np.array(document, dtype=np.int64)
+    return batch
 
 
 def softmax(values: np.ndarray) -> np.ndarray:
@@ -58,31 +109,24 @@ def probabilities_frame(probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
 
 def tokenizer_encode(folder: Path | str) -> Encode:
     """The Encode of a saved fast tokenizer (tokenizer.json and tokenizer_config.json), with the tokenizers
-    library alone: the same ids, padding and truncation as transformers' `tokenizer(texts, padding=True,
-    truncation=True)`."""
+    library alone: the same rows as inference.hf_encode gives with transformers."""
     from tokenizers import Tokenizer
 
     folder = Path(folder)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()  # whole texts: windowed cuts them
+    tokenizer.no_padding()
     settings = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    cut = cut_settings(settings.get("long_text"), settings.get("model_max_length"), settings.get("truncation_side"))
     pad = settings.get("pad_token")
     pad = pad["content"] if isinstance(pad, dict) else pad
-    max_length = settings.get("model_max_length")
-    if isinstance(max_length, int) and max_length < 1_000_000:  # transformers' "no limit" is 1e30
-        tokenizer.enable_truncation(max_length, direction=settings.get("truncation_side", "right"))
-    else:
-        tokenizer.no_truncation()
-    if pad is not None:
-        tokenizer.enable_padding(direction=settings.get("padding_side", "right"), pad_id=tokenizer.token_to_id(pad),
-                                 pad_type_id=settings.get("pad_token_type_id", 0), pad_token=pad)
-
+    pad_id = tokenizer.token_to_id(pad) if pad is not None else None
+    padding = (pad_id or 0, settings.get("pad_token_type_id", 0), settings.get("padding_side", "right"))
     names = settings.get("model_input_names") or ["input_ids", "token_type_ids", "attention_mask"]
 
     def encode(texts: list[str]) -> Batch:  # only the inputs the model was trained with (gpt2: no token types)
-        encodings = tokenizer.encode_batch(texts)
-        fields = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
-                  "token_type_ids": [e.type_ids for e in encodings]}
-        return {name: np.array(fields[name], dtype=np.int64) for name in names if name in fields}
+        encoded = [(e.ids, e.type_ids, e.special_tokens_mask) for e in tokenizer.encode_batch(texts)]
+        return windowed(encoded, cut, padding, names)
 
     return encode
 

@@ -1,6 +1,7 @@
 """Stage preprocess: load, clean, split and tokenize the data; save it with the tokenizer and stats.
 
-Bad data stops the stage with one error line before any tokenizing, and nothing is written.
+Bad data stops the stage with one error line before any tokenizing, and nothing is written; so does text
+the model's tokenizer cannot read (data.readability), after tokenizing and before anything is saved.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pipeline.core.atomic import atomic_dir, write_json
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.data.clean import clean
 from pipeline.data.labels import label_order
+from pipeline.data.readability import check_readable
+from pipeline.data.scripts import script_mix
 from pipeline.data.sources import load_frame
 from pipeline.data.split import split
 from pipeline.data.tokenize import to_dataset, tokenize
@@ -31,8 +34,10 @@ def preprocess(cfg: DictConfig) -> dict:
     labels = label_order(set(frame["label"]), cfg.data.get("labels"), source_labels, "data.labels")
     parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
     tokenizer = build_tokenizer(cfg.model, parts["train"]["text"])
-    set_truncation(tokenizer, cfg.model.max_seq_len, cfg.data.truncation_side)
-    dataset, truncated = tokenize(to_dataset(parts, labels), tokenizer, cfg.model.max_seq_len)
+    set_truncation(tokenizer, cfg.model.max_seq_len, cfg.data.truncation_side, cfg.data.long_text)
+    dataset, coverage = tokenize(to_dataset(parts, labels), tokenizer, cfg.model.max_seq_len, cfg.data.long_text)
+    scripts = {name: script_mix(list(part["text"])) for name, part in parts.items()}
+    check_readable(coverage["train"], scripts["train"], list(parts["train"]["text"]), tokenizer, cfg.model, cfg.data)
     with atomic_dir(paths.PROCESSED) as out:
         dataset.save_to_disk(out / paths.DATASET.name)
         tokenizer.save_pretrained(out / paths.TOKENIZER.name)
@@ -42,7 +47,9 @@ def preprocess(cfg: DictConfig) -> dict:
         "labels": labels,
         "rows": {name: len(part) for name, part in parts.items()},
         "rows_per_label": {name: part["label"].value_counts().sort_index().to_dict() for name, part in parts.items()},
-        "truncated": {"max_seq_len": cfg.model.max_seq_len, "side": cfg.data.truncation_side, **truncated},
+        "tokens": {"max_seq_len": cfg.model.max_seq_len, "side": cfg.data.truncation_side,
+                   "long_text": cfg.data.long_text, **coverage},
+        "scripts": scripts,
     }
     write_json(paths.DATA_STATS, stats)
     return stats

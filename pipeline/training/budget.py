@@ -49,10 +49,15 @@ def epoch_budget(setting, base_epochs: int, train_rows: int, classes: int, globa
 def budget(cfg: DictConfig, stats: dict, baseline: dict) -> dict:
     """The data-dependent decisions (reports/budget.yaml) from the config, preprocess's data statistics and
     the baseline's scores: settings and reasons like the plan's, and the gate."""
-    epochs, why = epoch_budget(cfg.train.max_epochs, cfg.finetune.epochs, stats["rows"]["train"], len(stats["labels"]),
+    epochs, why = epoch_budget(cfg.train.max_epochs, cfg.finetune.epochs, training_rows(stats), len(stats["labels"]),
                                cfg.train.global_batch_size, cfg.train.early_stopping_patience)
     return {"settings": {"max_epochs": epochs}, "reasons": {"max_epochs": why},
             "gate": gate.resolve(cfg.eval.gate, cfg.data.source, baseline)}
+
+
+def training_rows(stats: dict) -> int:
+    """The rows an epoch trains on: the training texts, or their windows where data.long_text=chunks cut them."""
+    return stats.get("tokens", {}).get("train", {}).get("rows", stats["rows"]["train"])
 
 
 def with_budget(plan: dict, decided: dict) -> dict:

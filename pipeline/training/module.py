@@ -40,11 +40,15 @@ class TextClassifier(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        output = self.model(**batch)
-        preds = output.logits.argmax(dim=-1)
-        self.val_f1.update(preds, batch["labels"])
-        self.val_accuracy.update(preds, batch["labels"])
-        self.log("val/loss", output.loss, on_epoch=True, batch_size=len(preds), sync_dist=True)
+        document = batch.pop("document", None)
+        logits, labels = self.model(**batch).logits, batch["labels"]
+        if document is not None:  # texts cut into windows: a text's logits are the mean of its windows'
+            logits, labels = per_document(logits, labels, document)
+        preds = logits.argmax(dim=-1)
+        self.val_f1.update(preds, labels)
+        self.val_accuracy.update(preds, labels)
+        self.log("val/loss", F.cross_entropy(logits.float(), labels), on_epoch=True, batch_size=len(preds),
+                 sync_dist=True)
 
     def on_validation_epoch_end(self):  # torchmetrics sums the counts of every process before computing
         self.log("val/f1", self.val_f1.compute(), prog_bar=True)
@@ -58,6 +62,15 @@ class TextClassifier(L.LightningModule):
         trainer = self.trainer
         steps_per_epoch = math.ceil(trainer.datamodule.batches_per_epoch() / trainer.accumulate_grad_batches)
         return adamw_with_warmup(self, steps_per_epoch * trainer.max_epochs)
+
+
+def per_document(logits: torch.Tensor, labels: torch.Tensor, document: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean logits and the label of each text whose windows a batch holds (a text's rows are consecutive)."""
+    _, row_text = torch.unique_consecutive(document, return_inverse=True)
+    count = int(row_text.max()) + 1
+    sums = torch.zeros(count, logits.shape[1], dtype=logits.dtype, device=logits.device).index_add_(0, row_text, logits)
+    windows = torch.bincount(row_text, minlength=count).unsqueeze(1).to(logits.dtype)
+    return sums / windows, torch.zeros(count, dtype=labels.dtype, device=labels.device).scatter_(0, row_text, labels)
 
 
 def class_weights(setting, labels: torch.Tensor, n: int) -> torch.Tensor | None:

@@ -15,10 +15,9 @@ from transformers import PreTrainedTokenizerBase
 from pipeline.core.errors import PipelineError, warn
 
 # Model options that read each kind of text; offline, model=tiny trains its tokenizer on your texts.
-READERS = {"cjk": "model=bert_chinese (Chinese) or model=xlm_roberta (about 100 languages), or offline model=tiny "
-                  "(its tokenizer is trained on your texts)",
-           "other": "model=xlm_roberta (about 100 languages), or offline model=tiny (its tokenizer is trained on your "
-                    "texts)"}
+MULTILINGUAL = "model=xlm_roberta or multilingual_minilm (about 100 languages)"
+OFFLINE = "offline model=tiny (its tokenizer is trained on your texts)"
+READERS = {"cjk": f"model=bert_chinese (Chinese), {MULTILINGUAL}, or {OFFLINE}", "other": f"{MULTILINGUAL}, or {OFFLINE}"}
 
 
 def problem(coverage: dict, data: DictConfig) -> str | None:

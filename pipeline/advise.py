@@ -22,6 +22,7 @@ from pipeline.gpu.catalog import cc_value, load_catalog
 from pipeline.gpu.detect import NO_GPU
 from pipeline.gpu.policy import processes, resolve_plan
 from pipeline.gpu.throughput import throughput
+from pipeline.plan import fixed_length
 
 OUT_DIR = Path("reports/advise")
 SERIES = ("GTX 10", "RTX 20", "RTX 30", "RTX 40", "RTX 50", "datacenter")
@@ -123,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(add_help=False)  # --help: run_main prints this module's docstring
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     options, overrides = parser.parse_known_args(sys.argv[1:])
-    cfg = compose_config(overrides)
+    cfg = fixed_length(compose_config(overrides))  # auto: planned at the model's longest input
     rows = advise(cfg)
     text = table(rows, cfg)
     stem = options.out / f"{cfg.model.name}_seq{cfg.model.max_seq_len}"

@@ -13,10 +13,19 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.config.compose import compose_config
+from pipeline.config.schema import positions
 from pipeline.core.errors import run_main
 from pipeline.gpu.catalog import load_catalog
 from pipeline.gpu.detect import NO_GPU, environment_report
 from pipeline.gpu.policy import resolve_plan
+
+
+def fixed_length(cfg: DictConfig) -> DictConfig:
+    """`cfg` with a number for model.max_seq_len: `auto` (preprocess picks it from the data) is planned at the
+    model's longest input, the most it can cost."""
+    if cfg.model.max_seq_len != "auto":
+        return cfg
+    return OmegaConf.merge(cfg, {"model": {"max_seq_len": positions(cfg.model.arch) or 512}})
 
 
 def plan_for(cfg: DictConfig) -> dict:
@@ -29,14 +38,17 @@ def plan_for(cfg: DictConfig) -> dict:
 
 
 def main() -> None:
-    cfg = compose_config(sys.argv[1:])
+    composed = compose_config(sys.argv[1:])
+    cfg = fixed_length(composed)
     plan = plan_for(cfg)
     arch = cfg.model.arch
     header = {
         "card": plan["target"] if cfg.gpu.profile == "auto" else
         f"{cfg.gpu.profile}: {cfg.gpu.name}, {cfg.gpu.vram_gb} GB, CC {cfg.gpu.compute_capability}",
         "model": f"{cfg.model.name}: {arch.num_parameters / 1e6:.1f}M params, {arch.num_layers} layers, "
-                 f"hidden {arch.hidden_size}, max_seq_len {cfg.model.max_seq_len}",
+                 f"hidden {arch.hidden_size}, max_seq_len {cfg.model.max_seq_len}" +
+                 (" (auto: planned at the longest input; the pipeline picks the length from your data)"
+                  if composed.model.max_seq_len == "auto" else ""),
         "finetune": cfg.finetune.mode,
         "global_batch_size": cfg.train.global_batch_size,
     }

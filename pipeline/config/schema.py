@@ -79,7 +79,7 @@ class Model:
     source: str = rule(choices=("hub", "local", "packaged", "scratch"))
     path: Optional[str] = MISSING
     trust_remote_code: bool = MISSING
-    max_seq_len: int = rule(ge=8)
+    max_seq_len: Any = MISSING                                  # "auto" (preprocess picks it from the data) or >= 8
     lr: float = rule(gt=0)
     epochs: int = rule(ge=1)
     arch: Arch = field(default_factory=Arch)
@@ -270,9 +270,20 @@ def check_value(key: str, value: Any, checks: dict, source: str) -> None:
                             f"set {key} {allowed}")
 
 
+def positions(arch: DictConfig) -> int | None:
+    """The longest input a model's position embeddings take (RoBERTa-style models spend pad_token_id + 1 of them
+    on padding), or None where it has none (the lstm baseline)."""
+    if arch.get("max_position_embeddings") is None:
+        return None
+    padding = arch.config.get("pad_token_id", 1) + 1 if arch.family in ("roberta", "xlm-roberta") and arch.get("config") \
+        else 0
+    return arch.max_position_embeddings - padding
+
+
 def _check_sequence_length(model: DictConfig, source: str) -> None:
-    limit = model.arch.max_position_embeddings
-    if limit is not None and model.max_seq_len > limit:
+    _check_auto_or_number("model.max_seq_len", model.max_seq_len, source, "256", low=8)
+    limit = positions(model.arch)
+    if limit is not None and model.max_seq_len != "auto" and model.max_seq_len > limit:
         raise PipelineError("seq-len-too-long",
                             f"max_seq_len {model.max_seq_len} exceeds {model.name}'s {limit} positions",
                             f"{source} model.max_seq_len", f"set -S model.max_seq_len={limit} or less")

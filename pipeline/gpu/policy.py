@@ -243,6 +243,33 @@ def _does_not_fit(card: dict, model: DictConfig, breakdown: dict, usable: float,
         f"(-S strategy=fsdp), or use a card that fits: {cards}")
 
 
+CPU_LENGTH = 128  # auto reads at most this many tokens on the CPU: training time grows with the length
+                  # (on BBC News, 256 tokens train in about twice 128's time: docs/benchmarks.md)
+
+
+def affordable_length(env: dict, gpu: DictConfig, model: DictConfig, train: DictConfig, finetune: DictConfig,
+                      strategy: DictConfig, wanted: int, step: int) -> tuple[int, str]:
+    """(length, reason): `wanted` (model.max_seq_len=auto's choice from the data), or shorter, in steps of `step`:
+    on the CPU at most CPU_LENGTH; on a GPU the longest whose plan fits the card without activation checkpointing
+    (which would cost about a third more time)."""
+    card = _choose_target(Decisions(), env, gpu)
+    if card is None:
+        if wanted <= CPU_LENGTH:
+            return wanted, "the CPU trains it"
+        return CPU_LENGTH, (f"on the CPU at most {CPU_LENGTH}: training time grows with the length (set a number to "
+                            "read more)")
+    for length in range(wanted, step - 1, -step):
+        try:
+            plan = resolve_plan(env, gpu, OmegaConf.merge(model, {"max_seq_len": length}), train, finetune, strategy)
+        except PipelineError:  # does not fit even with checkpointing
+            continue
+        if not plan["settings"]["gradient_checkpointing"]:
+            micro = plan["settings"]["micro_batch_size"]
+            fits = f"{card['name']} fits micro batch {micro} at {length} without activation checkpointing"
+            return length, fits if length == wanted else f"{fits}; {wanted} would need it"
+    return step, f"{card['name']} needs activation checkpointing at every length down to {step}"
+
+
 def _choose_deterministic(decide: Decisions, requested, default, reason: str) -> None:
     if requested == "auto":
         decide("deterministic", default, f"{reason} (train.deterministic=auto)")

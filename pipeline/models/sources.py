@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
+from pipeline.config.schema import positions
 from pipeline.core.errors import PipelineError
 from pipeline.models.architectures import scratch_config
 from pipeline.models.bpe import train_bpe
@@ -44,8 +45,8 @@ def build_tokenizer(model: DictConfig, train_texts: Iterable[str]) -> PreTrained
 
     A tokenizer without a padding token (GPT-2) pads with its end-of-text token.
     """
-    if model.source == "scratch":
-        return train_bpe(train_texts, model.arch.vocab_size, model.max_seq_len)
+    if model.source == "scratch":  # its length is set by set_truncation, once preprocess has chosen it
+        return train_bpe(train_texts, model.arch.vocab_size, positions(model.arch) or 512)
     location = pretrained_location(model)
     tokenizer = _from_pretrained(AutoTokenizer, location, model)
     if tokenizer.pad_token is None:

@@ -12,14 +12,19 @@ from pipeline.config.params import load_params
 from pipeline.core import paths
 from pipeline.core.atomic import atomic_dir, write_json
 from pipeline.core.errors import PipelineError, run_main
+from pipeline.core.outputs import read_json
 from pipeline.data.clean import clean
 from pipeline.data.labels import label_order
+from pipeline.data.lengths import STEP, covering_length
 from pipeline.data.readability import check_readable
 from pipeline.data.scripts import script_mix
 from pipeline.data.sources import load_frame
 from pipeline.data.split import split
 from pipeline.data.tokenize import to_dataset, tokenize
+from pipeline.gpu.policy import affordable_length
 from pipeline.models.sources import build_tokenizer, set_truncation
+
+BATCH = 10_000  # texts tokenized at once to measure their lengths: bounds the memory of a large file
 
 
 def preprocess(cfg: DictConfig) -> dict:
@@ -34,8 +39,9 @@ def preprocess(cfg: DictConfig) -> dict:
     labels = label_order(set(frame["label"]), cfg.data.get("labels"), source_labels, "data.labels")
     parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
     tokenizer = build_tokenizer(cfg.model, parts["train"]["text"])
-    set_truncation(tokenizer, cfg.model.max_seq_len, cfg.data.truncation_side, cfg.data.long_text)
-    dataset, coverage = tokenize(to_dataset(parts, labels), tokenizer, cfg.model.max_seq_len, cfg.data.long_text)
+    max_len, why = sequence_length(cfg, list(parts["train"]["text"]), tokenizer)
+    set_truncation(tokenizer, max_len, cfg.data.truncation_side, cfg.data.long_text)
+    dataset, coverage = tokenize(to_dataset(parts, labels), tokenizer, max_len, cfg.data.long_text)
     scripts = {name: script_mix(list(part["text"])) for name, part in parts.items()}
     check_readable(coverage["train"], scripts["train"], list(parts["train"]["text"]), tokenizer, cfg.model, cfg.data)
     with atomic_dir(paths.PROCESSED) as out:
@@ -47,7 +53,7 @@ def preprocess(cfg: DictConfig) -> dict:
         "labels": labels,
         "rows": {name: len(part) for name, part in parts.items()},
         "rows_per_label": {name: part["label"].value_counts().sort_index().to_dict() for name, part in parts.items()},
-        "tokens": {"max_seq_len": cfg.model.max_seq_len, "side": cfg.data.truncation_side,
+        "tokens": {"max_seq_len": max_len, "max_seq_len_reason": why, "side": cfg.data.truncation_side,
                    "long_text": cfg.data.long_text, **coverage},
         "scripts": scripts,
     }
@@ -55,9 +61,26 @@ def preprocess(cfg: DictConfig) -> dict:
     return stats
 
 
+def sequence_length(cfg: DictConfig, texts: list[str], tokenizer) -> tuple[int, str]:
+    """(length, reason): model.max_seq_len, or for `auto` the length most training texts need (data.lengths)
+    that the planned hardware affords (gpu.policy.affordable_length, from validate_env's report)."""
+    if cfg.model.max_seq_len != "auto":
+        return cfg.model.max_seq_len, f"model.max_seq_len={cfg.model.max_seq_len} (set)"
+    lengths = [length for start in range(0, len(texts), BATCH)
+               for length in tokenizer(texts[start:start + BATCH], return_length=True, verbose=False)["length"]]
+    wanted, data_says = covering_length(lengths, cfg.model.arch)
+    length, hardware_says = affordable_length(read_json(paths.ENV_REPORT), cfg.gpu, cfg.model, cfg.train, cfg.finetune,
+                                              cfg.strategy, wanted, STEP)
+    return length, f"model.max_seq_len=auto: {data_says}; {hardware_says}"
+
+
 def main() -> None:
-    stats = preprocess(load_params("data", "model", "seed"))
+    stats = preprocess(load_params("data", "model", "seed", "gpu", "train", "finetune", "strategy"))
     print(f"preprocess: {stats['rows']} rows, {len(stats['labels'])} labels; dropped {stats['cleaning']}")
+    tokens = stats["tokens"]
+    print(f"preprocess: max_seq_len {tokens['max_seq_len']} ({tokens['max_seq_len_reason']}); texts cut: "
+          f"{tokens['train']['cut_share']:.0%} of training texts ({tokens['long_text']}), "
+          f"[UNK] {tokens['train']['unknown_share']}, {tokens['train']['tokens_per_character']} tokens per character")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def pretrain_tracked(cfg: DictConfig, settings: dict, out_dir: Path) -> dict:
                                    "corpus_texts": len(texts)}))
     started = time.perf_counter()
     result = pretrain_mlm(config, tokenizer, texts, steps=cfg.pretrain.steps, batch_size=cfg.pretrain.batch_size,
-                          lr=cfg.pretrain.lr, max_len=cfg.model.max_seq_len, seed=cfg.seed, out_dir=out_dir,
+                          lr=cfg.pretrain.lr, max_len=tokenizer.model_max_length, seed=cfg.seed, out_dir=out_dir,
                           mlm_probability=cfg.pretrain.mlm_probability, accelerator=settings["accelerator"],
                           precision=settings["precision"], deterministic=settings["deterministic"], logger=logger)
     return {"mlflow_run_id": logger.run_id, **result, "seconds": round(time.perf_counter() - started, 1)}

@@ -1,0 +1,27 @@
+"""How long the model's inputs should be, read from the data (model.max_seq_len=auto): the length that covers
+most training texts, in steps of STEP tokens, never past the model's positions. The hardware's side of the
+choice (what a length costs on the planned card) is gpu.policy.affordable_length."""
+
+from __future__ import annotations
+
+from math import ceil
+
+from omegaconf import DictConfig
+
+from pipeline.config.schema import positions
+
+COVERED = 0.95  # the share of training texts auto lets the model read whole
+STEP = 32       # lengths are multiples of this (the cost of a few tokens more is nothing; kernels like round sizes)
+
+
+def covering_length(lengths: list[int], arch: DictConfig) -> tuple[int, str]:
+    """(length, reason): the multiple of STEP that holds COVERED of `lengths` (tokens per training text, special
+    tokens in), within the model's positions."""
+    ordered = sorted(lengths)
+    wanted = ordered[max(ceil(COVERED * len(ordered)), 1) - 1] if ordered else STEP
+    length = max(STEP, ceil(wanted / STEP) * STEP)
+    reason = f"{COVERED:.0%} of the training texts are {wanted} tokens or fewer"
+    limit = positions(arch)
+    if limit is not None and length > limit:
+        return limit, f"{reason}; the model reads at most {limit}"
+    return length, reason

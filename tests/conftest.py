@@ -66,14 +66,13 @@ def resolve_stage(cfg) -> dict:
     from pipeline.core.atomic import write_yaml
     from pipeline.core.outputs import read_json
     from pipeline.gpu.detect import NO_GPU
-    from pipeline.gpu.policy import resolve_plan
     from pipeline.stages.baseline import baseline
-    from pipeline.training.budget import budget, with_budget
+    from pipeline.stages.resolve import resolve
+    from pipeline.training.budget import with_budget
 
     if not paths.BASELINE.exists():
         baseline(cfg.seed)
-    plan = resolve_plan(NO_GPU, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)
-    decided = budget(cfg, read_json(paths.DATA_STATS), read_json(paths.BASELINE))
+    plan, decided = resolve(cfg, NO_GPU, read_json(paths.DATA_STATS), read_json(paths.BASELINE))
     write_yaml(paths.PLAN, plan)
     write_yaml(paths.BUDGET, decided)
     return with_budget(plan, decided)
@@ -137,7 +136,7 @@ def metric_keys(labels: list[str]) -> set[str]:
     per_class = {f"test/{kind}/{label}" for kind in ("precision", "recall", "f1") for label in labels}
     return {"test/accuracy", "test/f1_macro", "test/f1_macro_low", "test/f1_macro_high", "test/precision_macro",
             "test/recall_macro", *per_class, "baseline/val/f1_macro", "baseline/test/f1_macro", "baseline/val/accuracy",
-            "baseline/test/accuracy", "calibration/temperature", "test/ece", "test/ece_calibrated",
+            "baseline/test/accuracy", "baseline/train_rows", "calibration/temperature", "test/ece", "test/ece_calibrated",
             "gate/passed", "gate/refine_rounds", "gate/value", "gate/threshold"}
 
 

@@ -31,7 +31,15 @@ def test_a_number_is_kept_as_set():
 @pytest.mark.parametrize("finetune, epochs", [("full", 2), ("head_only", 2), ("lora", 4)])
 def test_auto_starts_from_the_fine_tuning_modes_epochs(compose, finetune, epochs):
     """MiniLM's own 2 epochs for full and head-only fine-tuning; LoRA's adapters take 4 (conf/finetune/lora.yaml)."""
-    stats = {"rows": {"train": 4842}, "labels": ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]}  # TREC's train split
+    coverage = {"texts": 4842, "rows": 4842, "cut": 0, "cut_share": 0.0, "lost_share_of_cut": 0.0, "unknown_share": 0.0,
+                "tokens_per_character": 0.23}
+    stats = {"rows": {"train": 4842}, "labels": ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"],  # TREC's train split
+             "tokens": {"max_seq_len": 128, "max_seq_len_reason": "model.max_seq_len=128 (set)", "long_text": "truncate",
+                        "train": coverage}, "scripts": {"train": {"unspaced_share": 0.0}}}
     decided = budget(compose("model=minilm", f"finetune={finetune}"), stats, {"baseline/val/f1_macro": 0.8})
     assert decided["settings"]["max_epochs"] == epochs
     assert f"finetune.epochs {epochs} gives {303 * epochs} steps" in decided["reasons"]["max_epochs"]
+    assert decided["reasons"]["long_text"] == "data.long_text=truncate: no training text is longer than 128 tokens"
+    assert decided["reading"] == {"data/train/unknown_share": 0.0, "data/train/tokens_per_character": 0.23,
+                                  "data/train/cut_share": 0.0, "data/train/lost_share_of_cut": 0.0,
+                                  "data/train/unspaced_share": 0.0}

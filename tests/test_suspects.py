@@ -37,3 +37,14 @@ def test_the_baseline_scores_texts_without_words():
     targets = torch.tensor([0, 0, 1, 1] * 5)
     scores = tfidf_baseline((texts, targets), (texts[:4], targets[:4]), (texts[:4], targets[:4]), 2)
     assert scores["baseline/val/f1_macro"] == 1.0  # character n-grams tell ":)" from "1 2 3"
+
+
+def test_a_large_training_split_is_sampled_keeping_every_class():
+    from pipeline.evaluation.baseline import fitting_rows
+
+    targets = torch.tensor([0, 1, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0])  # 9 of class 0, 2 of class 1, 1 of class 2
+    assert fitting_rows(targets, limit=12) == list(range(12))  # within the limit: every row, in order
+    rows = fitting_rows(targets, limit=6, seed=3)  # half: 4.5 -> 5 of class 0, 1 of class 1, 0.5 -> 1 of class 2
+    assert rows == sorted(rows) and [int(targets[i]) for i in rows].count(0) == 5
+    assert sorted(int(targets[i]) for i in rows)[5:] == [1, 2] and len(set(rows)) == 7
+    assert fitting_rows(targets, limit=6, seed=3) == rows  # the same sample for the same seed

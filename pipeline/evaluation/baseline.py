@@ -14,6 +14,8 @@ from pipeline.evaluation.metrics import macro_f1
 
 
 MAX_FEATURES = 200_000  # the most frequent n-grams kept: bounds time and memory on a large corpus
+FIT_ROWS = 50_000  # training rows the baseline (and the label check) fits on at most: a sample of a larger set,
+                   # so a file of a million rows costs what one of 50,000 does (docs/benchmarks.md)
 
 
 def tfidf_model(texts: list[str]) -> Pipeline:
@@ -46,3 +48,16 @@ def tfidf_baseline(train: tuple[list[str], torch.Tensor], validation: tuple[list
         scores[f"baseline/{name}/f1_macro"] = macro_f1(preds, targets, n)
         scores[f"baseline/{name}/accuracy"] = round(float((preds == targets).float().mean()), 6) if texts else 0.0
     return scores
+
+
+def fitting_rows(targets: torch.Tensor, limit: int = FIT_ROWS, seed: int = 0) -> list[int]:
+    """The training rows to fit on: all of them up to `limit`, else a seeded sample of about `limit` that keeps
+    each class's share (rounded up, so every class keeps a row), in the split's order."""
+    if len(targets) <= limit:
+        return list(range(len(targets)))
+    generator, fraction, chosen = torch.Generator().manual_seed(seed), limit / len(targets), []
+    for label in torch.unique(targets):
+        rows = torch.nonzero(targets == label).flatten()
+        keep = -(-int(len(rows) * fraction * 1_000_000) // 1_000_000)  # ceil without float noise
+        chosen += rows[torch.randperm(len(rows), generator=generator)[:max(keep, 1)]].tolist()
+    return sorted(chosen)

@@ -14,16 +14,19 @@ from pipeline.core.atomic import write_csv, write_json
 from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_json
 from pipeline.data.loader import split_examples
-from pipeline.evaluation.baseline import tfidf_baseline
+from pipeline.evaluation.baseline import fitting_rows, tfidf_baseline
 from pipeline.evaluation.suspects import FIELDS, suspect_labels
 
 
 def baseline(seed: int) -> tuple[dict, list[dict] | None]:
     """Write reports/baseline.json and reports/suspect_labels.csv; returns (scores, suspects: None where a
-    label has too few training rows to check, and then the CSV has only its header)."""
+    label has too few training rows to check, and then the CSV has only its header). Both fit on at most
+    FIT_ROWS training rows (a sample of a larger set: baseline/train_rows says how many)."""
     labels = read_json(paths.LABELS)
-    train, validation, test = (split_examples(split) for split in ("train", "validation", "test"))
-    scores = tfidf_baseline(train, validation, test, len(labels))
+    (texts, targets), validation, test = (split_examples(split) for split in ("train", "validation", "test"))
+    rows = fitting_rows(targets, seed=seed)
+    train = ([texts[i] for i in rows], targets[rows])
+    scores = {**tfidf_baseline(train, validation, test, len(labels)), "baseline/train_rows": len(rows)}
     suspects = suspect_labels(*train, labels, seed)
     write_csv(paths.SUSPECT_LABELS, suspects or [], FIELDS)
     write_json(paths.BASELINE, scores)

@@ -48,19 +48,44 @@ def epoch_budget(setting, base_epochs: int, train_rows: int, classes: int, globa
 
 def budget(cfg: DictConfig, stats: dict, baseline: dict) -> dict:
     """The data-dependent decisions (reports/budget.yaml) from the config, preprocess's data statistics and
-    the baseline's scores: settings and reasons like the plan's, and the gate."""
-    epochs, why = epoch_budget(cfg.train.max_epochs, cfg.finetune.epochs, training_rows(stats), len(stats["labels"]),
+    the baseline's scores: settings and reasons like the plan's, the gate, and how the model reads the data
+    (`reading`: train logs it to MLflow)."""
+    tokens = stats["tokens"]
+    epochs, why = epoch_budget(cfg.train.max_epochs, cfg.finetune.epochs, tokens["train"]["rows"], len(stats["labels"]),
                                cfg.train.global_batch_size, cfg.train.early_stopping_patience)
-    return {"settings": {"max_epochs": epochs}, "reasons": {"max_epochs": why},
-            "gate": gate.resolve(cfg.eval.gate, cfg.data.source, baseline)}
+    return {"settings": {"max_epochs": epochs, "max_seq_len": tokens["max_seq_len"], "long_text": tokens["long_text"]},
+            "reasons": {"max_epochs": why, "max_seq_len": tokens["max_seq_len_reason"],
+                        "long_text": long_text_reason(tokens)},
+            "gate": gate.resolve(cfg.eval.gate, cfg.data.source, baseline), "reading": reading(stats)}
 
 
-def training_rows(stats: dict) -> int:
-    """The rows an epoch trains on: the training texts, or their windows where data.long_text=chunks cut them."""
-    return stats.get("tokens", {}).get("train", {}).get("rows", stats["rows"]["train"])
+def long_text_reason(tokens: dict) -> str:
+    """What data.long_text does to the training texts: how many are longer than max_seq_len, what they lose."""
+    train, strategy = tokens["train"], tokens["long_text"]
+    cut = f"{train['cut_share']:.0%} of the training texts are longer than {tokens['max_seq_len']} tokens"
+    if not train["cut"]:
+        return f"data.long_text={strategy}: no training text is longer than {tokens['max_seq_len']} tokens"
+    if strategy == "chunks":
+        return (f"data.long_text=chunks: {cut}; {train['rows']} windows for {train['texts']} texts, "
+                f"{train['lost_share_of_cut']:.0%} of the long texts' tokens unread")
+    return (f"data.long_text={strategy}: {cut} and lose {train['lost_share_of_cut']:.0%} of their tokens "
+            "(chunks reads them all; model.max_seq_len=auto sizes the length to the data)")
+
+
+def reading(stats: dict) -> dict[str, float]:
+    """How the model reads each split, as numbers for MLflow: [UNK] share, tokens per character, texts cut and
+    the share of their tokens lost, letters in unspaced scripts."""
+    figures = {}
+    for split, coverage in stats["tokens"].items():
+        if isinstance(coverage, dict):
+            for key in ("unknown_share", "tokens_per_character", "cut_share", "lost_share_of_cut"):
+                if coverage[key] is not None:
+                    figures[f"data/{split}/{key}"] = float(coverage[key])
+            figures[f"data/{split}/unspaced_share"] = float(stats["scripts"][split]["unspaced_share"])
+    return figures
 
 
 def with_budget(plan: dict, decided: dict) -> dict:
     """The plan train follows: resolve's hardware plan with the budget's settings, reasons and gate."""
     return {**plan, "settings": {**plan["settings"], **decided["settings"]},
-            "reasons": {**plan["reasons"], **decided["reasons"]}, "gate": decided["gate"]}
+            "reasons": {**plan["reasons"], **decided["reasons"]}, "gate": decided["gate"], "reading": decided["reading"]}

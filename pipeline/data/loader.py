@@ -26,20 +26,20 @@ def load_processed() -> tuple[DatasetDict, PreTrainedTokenizerBase]:
 
 def split_texts(split: str) -> list[str]:
     """The raw texts of one processed split (in dataset order)."""
-    return list(_texts(load_from_disk(str(paths.DATASET / split)))["text"])
+    return _texts(load_from_disk(str(paths.DATASET / split)))["text"][:]
 
 
 def split_examples(split: str) -> tuple[list[str], torch.Tensor]:
     """The raw texts of one processed split and their label ids (in dataset order)."""
     data = _texts(load_from_disk(str(paths.DATASET / split)))
-    return list(data["text"]), torch.tensor(data["labels"])
+    return data["text"][:], torch.tensor(data["labels"][:])  # a column read whole: per row is slow on large sets
 
 
 def _texts(data: Dataset) -> Dataset:
     """One row per text: the first window of each where texts were cut into windows."""
     if "document" not in data.column_names:
         return data
-    documents = data["document"]
+    documents = data["document"][:]
     return data.select([i for i, document in enumerate(documents) if i == 0 or document != documents[i - 1]])
 
 
@@ -129,12 +129,12 @@ def make_loader(split: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: 
     windows comes in batches of whole texts (document_batches).
     """
     if not shuffle and "document" in split.column_names:  # a text's windows are scored together
-        batches = document_batches(split.with_format(None)["document"], batch_size, rank, replicas)
+        batches = document_batches(split.with_format(None)["document"][:], batch_size, rank, replicas)
         return DataLoader(split, batch_sampler=batches, collate_fn=DataCollatorWithPadding(tokenizer),
                           num_workers=num_workers, persistent_workers=num_workers > 0)
     sampler = range(rank, len(split), replicas) if replicas > 1 else None
     if shuffle:
-        lengths = [len(ids) for ids in split.with_format(None)["input_ids"]] if group_by_length else None
+        lengths = [len(ids) for ids in split.with_format(None)["input_ids"][:]] if group_by_length else None
         sampler = EpochSampler(len(split), seed, batch_size, lengths, epoch, skip, rank, replicas)
     return DataLoader(split, batch_size=batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer),
                       num_workers=num_workers, persistent_workers=num_workers > 0)

@@ -77,7 +77,7 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
     model = apply_finetune(model, cfg.finetune, cfg.model.arch)
     counts = parameter_counts(model)
-    train_labels = torch.tensor(datamodule.dataset["train"]["labels"])  # already loaded: no second read of the split
+    train_labels = datamodule.dataset["train"]["labels"][:]  # already loaded (a tensor): no second read of the split
     weights = class_weights(cfg.train.class_weights, train_labels, model.config.num_labels)
     module = TextClassifier(model, cfg.train.lr, cfg.train.weight_decay, cfg.train.warmup_ratio, weights)
     if settings["compile"]:

@@ -9,7 +9,7 @@ Toutiao headlines (chinese_headlines.csv, 15 classes), both written by benchmark
 the packaged set as it is.
 
     .venv/bin/python benchmarks/baseline_cost.py [--rows 50000,200000,1000000] [--before-max 200000]
-        [--langs en,zh]      (prints a Markdown table; BEFORE runs only up to --before-max rows)
+        [--langs en,zh] [--no-bbc]      (prints a Markdown table; BEFORE runs only up to --before-max rows)
 """
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--rows", default="50000,200000,1000000")
     parser.add_argument("--before-max", type=int, default=200_000)
     parser.add_argument("--langs", default="en,zh")
+    parser.add_argument("--no-bbc", action="store_true", help="leave out the packaged BBC News")
     args = parser.parse_args()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"CPU: {cpu_name()}; now = HEAD {head}, before = {BEFORE}")
@@ -86,7 +87,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
         tmp = Path(tmp)
-        cases = [("bbc_news", ["data=bbc_news"], 0)]
+        cases = [] if args.no_bbc else [("bbc_news", ["data=bbc_news"], 0)]
         for lang in args.langs.split(","):
             for rows in map(int, args.rows.split(",")):
                 path = build(lang, rows, tmp)

@@ -23,7 +23,9 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
 
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert set(metrics) == metric_keys(sorted(small_frame["label"].unique()))
-    assert all(0.0 <= value <= 1.0 for key, value in metrics.items() if key != "calibration/temperature")
+    assert all(0.0 <= value <= 1.0 for key, value in metrics.items()
+               if key not in ("calibration/temperature", "baseline/train_rows"))
+    assert metrics["baseline/train_rows"] == json.loads((project / "reports/data_stats.json").read_text())["rows"]["train"]
     assert metrics["calibration/temperature"] > 0
     export = project / "models/export"
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= {p.name for p in export.iterdir()}
@@ -104,7 +106,8 @@ def test_unknown_model_option_fails_with_the_choices_and_writes_nothing(project)
     wrapped = run([sys.executable, "-m", "pipeline", "model=nope"], project, check=False)
     assert wrapped.returncode == 2
     assert wrapped.stderr.strip() == ("error[config-unknown-option]: unknown option 'nope' for config group 'model' [model/ in conf] "
-                                      "-> fix: use one of: bert, bert_large, deberta_v3, distilbert, gpt2, lstm, minilm, roberta, tiny")
+                                      "-> fix: use one of: bert, bert_chinese, bert_large, deberta_v3, distilbert, gpt2, lstm, minilm, "
+                                      "multilingual_minilm, roberta, tiny, xlm_roberta")
     assert not (project / "data/processed").exists() and not (project / "reports").exists()
 
 

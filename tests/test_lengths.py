@@ -34,7 +34,7 @@ def test_the_positions_a_model_reads(family, config, table, limit):
 
 def test_the_cpu_affords_128_tokens_and_a_gpu_the_longest_without_checkpointing(compose):
     cfg = compose("model=bert")
-    args = (cfg.model, cfg.train, cfg.finetune, cfg.strategy)
+    args = (cfg.model, cfg.train.global_batch_size, cfg.finetune, cfg.strategy)
     assert affordable_length(NO_GPU, cfg.gpu, *args, 96, 32) == (96, "the CPU trains it")
     assert affordable_length(NO_GPU, cfg.gpu, *args, 512, 32)[0] == CPU_LENGTH == 128
     card = OmegaConf.merge(compose("gpu=rtx3090").gpu, {"plan_only": True})
@@ -44,8 +44,8 @@ def test_the_cpu_affords_128_tokens_and_a_gpu_the_longest_without_checkpointing(
     assert 32 <= length < 512 and "512 would need it" in reason
 
     def checkpointed(n):
-        return resolve_plan(NO_GPU, small, OmegaConf.merge(cfg.model, {"max_seq_len": n}), *args[1:])[
-            "settings"]["gradient_checkpointing"]
+        return resolve_plan(NO_GPU, small, OmegaConf.merge(cfg.model, {"max_seq_len": n}), cfg.train, cfg.finetune,
+                            cfg.strategy)["settings"]["gradient_checkpointing"]
     assert not checkpointed(length) and checkpointed(length + 32)
 
 

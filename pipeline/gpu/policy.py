@@ -247,12 +247,13 @@ CPU_LENGTH = 128  # auto reads at most this many tokens on the CPU: training tim
                   # (on BBC News, 256 tokens train in about twice 128's time: docs/benchmarks.md)
 
 
-def affordable_length(env: dict, gpu: DictConfig, model: DictConfig, train: DictConfig, finetune: DictConfig,
+def affordable_length(env: dict, gpu: DictConfig, model: DictConfig, global_batch: int, finetune: DictConfig,
                       strategy: DictConfig, wanted: int, step: int) -> tuple[int, str]:
     """(length, reason): `wanted` (model.max_seq_len=auto's choice from the data), or shorter, in steps of `step`:
     on the CPU at most CPU_LENGTH; on a GPU the longest whose plan fits the card without activation checkpointing
-    (which would cost about a third more time)."""
+    (which would cost about a third more time). Of the train settings only the global batch sizes the memory."""
     card = _choose_target(Decisions(), env, gpu)
+    train = OmegaConf.create({"global_batch_size": global_batch, "compile": False, "deterministic": "auto"})
     if card is None:
         if wanted <= CPU_LENGTH:
             return wanted, "the CPU trains it"

@@ -69,8 +69,8 @@ def sequence_length(cfg: DictConfig, texts: list[str], tokenizer) -> tuple[int, 
     lengths = [length for start in range(0, len(texts), BATCH)
                for length in tokenizer(texts[start:start + BATCH], return_length=True, verbose=False)["length"]]
     wanted, data_says = covering_length(lengths, cfg.model.arch)
-    length, hardware_says = affordable_length(read_json(paths.ENV_REPORT), cfg.gpu, cfg.model, cfg.train, cfg.finetune,
-                                              cfg.strategy, wanted, STEP)
+    length, hardware_says = affordable_length(read_json(paths.ENV_REPORT), cfg.gpu, cfg.model,
+                                              cfg.train.global_batch_size, cfg.finetune, cfg.strategy, wanted, STEP)
     return length, f"model.max_seq_len=auto: {data_says}; {hardware_says}"
 
 

@@ -14,11 +14,15 @@ COVERED = 0.95  # the share of training texts auto lets the model read whole
 STEP = 32       # lengths are multiples of this (the cost of a few tokens more is nothing; kernels like round sizes)
 
 
+def covering(ordered: list[int], share: float) -> int:
+    """The smallest length at least `share` of the (sorted) lengths fit in (nearest rank); 0 without any."""
+    return ordered[max(ceil(share * len(ordered)), 1) - 1] if ordered else 0
+
+
 def covering_length(lengths: list[int], arch: DictConfig) -> tuple[int, str]:
     """(length, reason): the multiple of STEP that holds COVERED of `lengths` (tokens per training text, special
     tokens in), within the model's positions."""
-    ordered = sorted(lengths)
-    wanted = ordered[max(ceil(COVERED * len(ordered)), 1) - 1] if ordered else STEP
+    wanted = covering(sorted(lengths), COVERED) or STEP
     length = max(STEP, ceil(wanted / STEP) * STEP)
     reason = f"{COVERED:.0%} of the training texts are {wanted} tokens or fewer"
     limit = positions(arch)

@@ -14,16 +14,16 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from math import ceil
 
 import pandas as pd
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
+from pipeline.data.lengths import covering
 from pipeline.data.text_windows import windows
 
 CACHE = Path(".cache/tokenized")
-COVERAGE = "coverage.json"  # in each cache entry: the split's coverage (see `coverage`)
+COVERAGE = "coverage.json"  # in each cache entry: the split's coverage (Counts.summary)
 
 
 def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict:
@@ -117,11 +117,6 @@ class Counts:
                 "lost_share_of_cut": round(self.lost / max(self.cut_tokens, 1), 4),
                 **{f"length_p{share}": covering(ordered, share / 100) for share in (50, 90, 95, 100)},
                 "max_seq_len": self.max_len}
-
-
-def covering(ordered: list[int], share: float) -> int:
-    """The smallest length at least `share` of the (sorted) lengths fit in (nearest rank); 0 without any."""
-    return ordered[max(ceil(share * len(ordered)), 1) - 1] if ordered else 0
 
 
 def tokenizer_identity(tokenizer: PreTrainedTokenizerBase, max_len: int, long_text: str = "truncate") -> str:

@@ -127,23 +127,31 @@ NG_N = {"train": 1800, "test": 1200}  # stratified subsamples (60/40, as the sou
 
 # --------------------------------------------------------------------------
 def git_show(mirror: str, commit: str, path: str) -> bytes:
-    git_dir = MIRRORS / mirror
-    if not git_dir.is_dir():
-        sys.exit(f"missing mirror {git_dir} (fetch github:{mirror.split('/')[0].replace('+', '/', 1)})")
     return subprocess.run(
-        ["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"],
+        ["git", f"--git-dir={mirror_dir(mirror)}", "show", f"{commit}:{path}"],
         check=True, capture_output=True,
     ).stdout
 
 
-def read_source(mirror: str, commit: str, path: str) -> bytes:
-    data = git_show(mirror, commit, path)
-    digest = hashlib.sha256(data).hexdigest()
-    key = f"{mirror.split('/')[0]}:{path}"
+def mirror_dir(mirror: str) -> Path:
+    """The bare git mirror's folder; stops with the fetch to run where it is missing."""
+    git_dir = MIRRORS / mirror
+    if not git_dir.is_dir():
+        sys.exit(f"missing mirror {git_dir} (fetch github:{mirror.split('/')[0].replace('+', '/', 1)})")
+    return git_dir
+
+
+def pinned(key: str, commit: str, digest: str) -> None:
+    """Stop unless `digest` is the SHA-256 pinned for `key`; record it as seen."""
     want = EXPECTED_SHA256.get(key)
     if want != digest:
         sys.exit(f"{key} @ {commit}: sha256 {digest} != expected {want}")
     SEEN_SHA256[key] = digest
+
+
+def read_source(mirror: str, commit: str, path: str) -> bytes:
+    data = git_show(mirror, commit, path)
+    pinned(f"{mirror.split('/')[0]}:{path}", commit, hashlib.sha256(data).hexdigest())
     return data
 
 
@@ -151,9 +159,7 @@ def read_tree(mirror: str, commit: str, path: str) -> dict[str, bytes]:
     """Every blob under directory `path` at `commit` (path -> bytes). Checked as one
     SHA-256: that of the manifest `<sha256 of blob>  <path>\n` per file, sorted by path
     (what `sha256sum` prints), pinned under "<mirror dir>:<path>/"."""
-    git_dir = MIRRORS / mirror
-    if not git_dir.is_dir():
-        sys.exit(f"missing mirror {git_dir} (fetch github:{mirror.split('/')[0].replace('+', '/', 1)})")
+    git_dir = mirror_dir(mirror)
     listing = subprocess.run(["git", f"--git-dir={git_dir}", "ls-tree", "-r", "-z", commit, "--", path],
                              check=True, capture_output=True).stdout.decode("utf-8")
     entries = sorted((name, meta.split()[2]) for meta, name in
@@ -168,12 +174,7 @@ def read_tree(mirror: str, commit: str, path: str) -> dict[str, bytes]:
         blobs[name] = batch[eol + 1:eol + 1 + int(size)]
         pos = eol + 1 + int(size) + 1
     manifest = "".join(f"{hashlib.sha256(b).hexdigest()}  {n}\n" for n, b in blobs.items())
-    digest = hashlib.sha256(manifest.encode("utf-8")).hexdigest()
-    key = f"{mirror.split('/')[0]}:{path}/"
-    want = EXPECTED_SHA256.get(key)
-    if want != digest:
-        sys.exit(f"{key} @ {commit}: sha256 {digest} != expected {want}")
-    SEEN_SHA256[key] = digest
+    pinned(f"{mirror.split('/')[0]}:{path}/", commit, hashlib.sha256(manifest.encode("utf-8")).hexdigest())
     return blobs
 
 

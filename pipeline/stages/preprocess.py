@@ -38,12 +38,13 @@ def preprocess(cfg: DictConfig) -> dict:
             "check data.text_column and data.label_column point at the right columns")
     labels = label_order(set(frame["label"]), cfg.data.get("labels"), source_labels, "data.labels")
     parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
-    tokenizer = build_tokenizer(cfg.model, parts["train"]["text"])
-    max_len, why = sequence_length(cfg, list(parts["train"]["text"]), tokenizer)
+    train_texts = list(parts["train"]["text"])
+    tokenizer = build_tokenizer(cfg.model, train_texts)
+    max_len, why = sequence_length(cfg, train_texts, tokenizer)
     set_truncation(tokenizer, max_len, cfg.data.truncation_side, cfg.data.long_text)
     dataset, coverage = tokenize(to_dataset(parts, labels), tokenizer, max_len, cfg.data.long_text)
     scripts = {name: script_mix(list(part["text"])) for name, part in parts.items()}
-    check_readable(coverage["train"], scripts["train"], list(parts["train"]["text"]), tokenizer, cfg.model, cfg.data)
+    check_readable(coverage["train"], scripts["train"], train_texts, tokenizer, cfg.model, cfg.data)
     with atomic_dir(paths.PROCESSED) as out:
         dataset.save_to_disk(out / paths.DATASET.name)
         tokenizer.save_pretrained(out / paths.TOKENIZER.name)

@@ -209,7 +209,8 @@ def across_seeds(records: list[dict], a: str, b: str) -> str:
 
 def variants_table(path: Path) -> str:
     """Markdown: one row per set and variant, its test macro F1 [interval] per seed, the mean over seeds of test
-    and validation macro F1, and its mean time against `now`'s (the same seeds) in the same runs."""
+    and validation macro F1, and its mean time against `now`'s (the same seeds) in the same runs; then each
+    set's TF-IDF baseline on each seed's split."""
     records = [json.loads(line) for line in path.read_text().splitlines()]
     found: dict[tuple[str, str], dict[int, dict]] = {}
     for record in records:
@@ -225,6 +226,12 @@ def variants_table(path: Path) -> str:
         ratio = (f" ({mean('seconds', runs.values()) / mean('seconds', now):.1f}x)" if all(now) else "")
         lines.append(f"| {name} | {variant} | " + " | ".join(cells) + f" | {mean('f1', runs.values()):.3f} "
                      f"({len(runs)}) | {mean('val_f1', runs.values()):.3f} | {mean('seconds', runs.values()):.0f}{ratio} |")
+    for name in dict.fromkeys(name for name, _ in found):  # the baseline of each seed's split, from any run of it
+        scored = {seed: (run["baseline_test_f1"], run["gate"]["baseline"]) for (set_, _), runs in found.items()
+                  if set_ == name for seed, run in runs.items()}
+        cells = [f"{scored[s][0]:.3f}" if s in scored else "-" for s in seeds]
+        lines.append(f"| {name} | TF-IDF baseline | " + " | ".join(cells) + f" | {sum(t for t, _ in scored.values()) / len(scored):.3f} "
+                     f"({len(scored)}) | {sum(v for _, v in scored.values()) / len(scored):.3f} | - |")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from pipeline.data.clean import clean
 from pipeline.data.labels import label_order
 from pipeline.data.sources import load_frame
+from pipeline.data.normalise import BadText, normalise_text, request_texts
 from pipeline.data.split import bucket, split, split_sizes
 from pipeline.core.errors import PipelineError
 
@@ -65,6 +66,27 @@ def test_a_class_folder_of_mixed_encodings_reads_with_a_fallback_encoding(tmp_pa
         (tmp_path / name).write_bytes(raw)
     frame = load_frame(csv_config(tmp_path, source="folder", fallback_encoding="cp1252"))
     assert frame["text"].tolist() == ["naïve", "café", "plain"]  # UTF-8 read as UTF-8, only the other as cp1252
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Tom &amp; Jerry\n\t show", "Tom & Jerry show"),
+    ("&amp;amp;lt;b&amp;amp;gt;", "<b>"),  # escaped twice over: read until no entity is left
+    ("  caf&eacute;&nbsp;&#10;bar  ", "café bar"),  # &nbsp; and &#10; are whitespace once read
+    ("AT&T &amp co", "AT&T & co"),  # HTML reads &amp without its semicolon too
+])
+def test_normalising_reads_entities_and_whitespace_and_a_second_time_changes_nothing(raw, expected):
+    assert normalise_text(raw) == expected
+    assert normalise_text(expected) == expected
+
+
+@pytest.mark.parametrize("values, said", [
+    (["fine", None], "text 2 is null, not a string"), (["fine", float("nan")], "text 2 is null, not a string"),
+    ([3], "text 1 is int, not a string"), (["fine", " &nbsp;\n"], "text 2 is empty once HTML entities"),
+])
+def test_a_request_with_a_null_or_empty_text_is_refused_naming_it(values, said):
+    with pytest.raises(BadText, match=said):
+        request_texts(values)
+    assert request_texts(["a &amp;\nb"]) == ["a & b"]
 
 
 def test_clean_unescapes_html_and_drops_incomplete_duplicate_and_conflicting_rows():

@@ -160,6 +160,9 @@ ERRORS = {
     "sweep-no-trial": ("No trial of the study finished: every one failed or was pruned.",
                        "Read the trials' errors above; add trials or let the pruner start later (`sweep.pruner`)."),
     # predict
+    "predict-bad-text": ("A text to classify is empty once HTML entities and whitespace are read (or null): the "
+                         "model never saw such a text, and a label for it would mean nothing.",
+                         "Leave such texts out, or give them some words."),
     "predict-model-missing": ("`pipeline.predict` got no exported folder, ONNX file (with its tokenizer) or MLflow "
                               "model URI, or a folder that holds no model.",
                               "Give models/export, models/export/model.onnx or models:/NAME@champion."),

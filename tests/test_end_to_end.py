@@ -49,6 +49,10 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
 
     registry = json.loads((project / "reports/registry.json").read_text())
     assert registry["version"] == 1 and registry["champion"] is True  # first model whose gate passed
+    int8 = json.loads((export / "quantization.json").read_text())  # on by default, decided on validation
+    served_f1 = int8["test/f1_macro_int8"] if int8["accepted"] else metrics["test/f1_macro"]
+    assert mlflow.get_model_version("text-classifier-csv-small", "1").tags["served_with"] == \
+        ("onnx:model.int8.onnx" if int8["accepted"] else "onnx:model.onnx")
     assert int(mlflow.get_model_version_by_alias("text-classifier-csv-small", "champion").version) == 1
 
     texts = small_frame["text"].tolist()[:6]
@@ -72,7 +76,13 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     weights = (project / "models/trained/model.safetensors").read_bytes()
     run([sys.executable, "-m", "dvc", "exp", "run", "-f", *TINY], project)
     repeated = json.loads((project / "reports/metrics.json").read_text())
-    assert repeated == {**metrics, "champion/version": 1.0, "champion/test/f1_macro": metrics["test/f1_macro"]}
+    test_rows = json.loads((project / "reports/data_stats.json").read_text())["rows"]["test"]
+    # the champion is scored as it serves (int8 by default, where accepted), on every test row: it trained on none
+    assert repeated == {**metrics, "champion/version": 1.0, "champion/test/f1_macro": served_f1,
+                        "champion/rows_known": 1.0, "champion/compared_rows": test_rows, "champion/trained_on_rows": 0.0,
+                        "compared/test/f1_macro": metrics["test/f1_macro"]}
+    assert f"Compared with the registry champion v1 on the {test_rows} test rows v1 never trained on (0 test rows" \
+        in (export / "README.md").read_text()
     assert (project / "models/trained/model.safetensors").read_bytes() == weights
     assert json.loads((project / "reports/registry.json").read_text())["champion"] is False  # equal is not better
 
@@ -92,8 +102,10 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     decision = json.loads((project / "reports/registry.json").read_text())
     assert decision["version"] == 3
     assert int(mlflow.get_model_version_by_alias("text-classifier-csv-small", "challenger").version) == 3
-    assert second["champion/version"] == 1.0 and second["champion/test/f1_macro"] == metrics["test/f1_macro"]
-    better = second["test/f1_macro"] > metrics["test/f1_macro"]
+    assert second["champion/version"] == 1.0 and second["champion/test/f1_macro"] == served_f1
+    int8 = json.loads((export / "quantization.json").read_text())
+    ours = int8["compared/test/f1_macro_int8"] if int8["accepted"] else second["compared/test/f1_macro"]
+    better = ours > served_f1  # both as they serve, on the same rows
     assert decision["champion"] is better  # a worse (or equal) challenger does not take the champion alias
     assert int(mlflow.get_model_version_by_alias("text-classifier-csv-small", "champion").version) == (3 if better else 1)
 
@@ -121,7 +133,7 @@ def test_named_card_needs_that_card_unless_plan_only(project):
         project)
     plan = yaml.safe_load((project / "reports/plan.yaml").read_text())
     assert plan["target"] == "rtx3090" and plan["settings"]["precision"] == "bf16-mixed"
-    # the data decides the rest: BBC News' 1,699 training rows (duplicates dropped) are 107 steps an epoch: 2 epochs
+    # the data decides the rest: BBC News' 1,684 training rows (duplicates dropped) are 106 steps an epoch: 2 epochs
     budget = yaml.safe_load((project / "reports/budget.yaml").read_text())
-    assert budget["settings"]["max_epochs"] == 2 and "1699 training rows" in budget["reasons"]["max_epochs"]
+    assert budget["settings"]["max_epochs"] == 2 and "1684 training rows" in budget["reasons"]["max_epochs"]
     assert budget["gate"]["threshold"] == 0.9 and "packaged set" in budget["gate"]["reason"]

@@ -146,6 +146,10 @@ def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated,
             assert (paths.FIGURES / name).read_bytes() == open(logged, "rb").read()
     logged = client.download_artifacts(run.info.run_id, "evaluation/confusion_matrix.json", str(tmp_path))
     assert json.loads(open(logged).read()) == {"labels": LABELS, "matrix": [[0, 1, 0], [0, 2, 0], [0, 1, 0]]}
+    # what it trained on, for a later champion contest: the 4 training texts' hashes (by coreutils:
+    # `printf 'Shares fell.' | sha256sum` starts 81b7f23475f558c8)
+    trained = json.loads(open(client.download_artifacts(run.info.run_id, "data/training_rows.json", str(tmp_path))).read())
+    assert trained["rows"] == 4 and "81b7f23475f558c8" in trained["texts"]
 
 
 @pytest.mark.parametrize("overrides, cut", [(("model=minilm", "data.truncation_side=left"), 128),

@@ -29,3 +29,22 @@ def test_a_label_with_a_bar_does_not_break_the_table(compose):
     example = card_example(["a|b", "c"])
     card = model_card(compose("model=tiny"), **example)
     assert "| a\\|b | 0.9 | 0.8 | 0.847059 | 10 |" in card
+
+
+def test_the_card_says_what_is_served_and_what_the_champion_was_compared_on(compose):
+    example = card_example(LABELS)
+    card = model_card(compose("model=tiny"), **example)
+    assert ("int8 (ONNX Runtime dynamic quantization, reduce_range=True): accepted: the registered model serves "
+            "`model.int8.onnx`. Validation macro F1\n0.895 against fp32 ONNX's 0.9 (drop 0.005, allowed\n0.01); on the "
+            "test split 0.91 against 0.912. Size\n23.1 MB against 90.9 MB; median batch-1 latency on the exporting "
+            "machine\n9.1 ms against 15.2 ms.") in card
+    assert "No champion was registered when this model was evaluated" in card
+
+    example["metrics"].update({"champion/version": 4.0, "champion/rows_known": 1.0, "champion/compared_rows": 7.0,
+                               "champion/trained_on_rows": 3.0, "champion/test/f1_macro": 0.8,
+                               "compared/test/f1_macro": 0.85})
+    example["int8"] = {"accepted": False, "reason": "export.quantize=none"}
+    card = model_card(compose("model=tiny"), **example)
+    assert ("Compared with the registry champion v4 on the 7 test rows v4 never trained on (3 test rows it trained on "
+            "left out): test macro F1 0.85 against the champion's 0.8.") in card
+    assert "Served in fp32, no int8 model: export.quantize=none." in card

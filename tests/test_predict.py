@@ -61,6 +61,15 @@ def test_a_folder_without_a_model_or_a_registry_without_it_is_one_error_line(tmp
     assert "Traceback" not in err
 
 
+def test_an_empty_text_is_one_error_line_naming_it(model_folder, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "texts.csv"
+    path.write_text('text\n"Shares rose"\n&nbsp;\n', encoding="utf-8")
+    exit_code, out, err = predict_cli(monkeypatch, capsys, str(model_folder), "--input", str(path))
+    assert exit_code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("error[predict-bad-text]: text 2 is empty once HTML entities and whitespace are read")
+    assert str(path) in err
+
+
 def test_good_input_still_predicts(model_folder, tmp_path, monkeypatch, capsys):
     path = tmp_path / "texts.csv"
     path.write_text('text\n"Shares rose, sharply"\n\n', encoding="utf-8-sig")  # with a byte-order mark, as Excel saves

@@ -2,20 +2,23 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+from sklearn.metrics import f1_score
 
 from conftest import export_tiny
 from pipeline.core.atomic import write_json
-from pipeline.core.errors import PipelineError
 from pipeline.evaluation.metrics import macro_f1
-from pipeline.evaluation.quantization import check_int8
+from pipeline.evaluation.quantization import check_int8, skipped
 from pipeline.evaluation.release import release
 from pipeline.serving.inference import load_folder, predicted_ids
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.serving.quantize import INT8_FILE, has_vnni
+from pipeline.serving.text_classifier import TextClassifier
 
 LABELS = ["business", "entertainment", "politics", "sport", "tech"]
 
@@ -34,27 +37,48 @@ def test_vnni_is_read_from_the_cpu_flags(tmp_path, flags, expected):
     assert has_vnni(tmp_path / "missing") is False
 
 
-def test_int8_is_scored_like_pytorch_and_kept_only_within_the_allowed_drop(exported, small_frame):
-    texts = small_frame["text"].tolist()[:60]
-    targets = torch.tensor([LABELS.index(label) for label in small_frame["label"][:60]])
-    model, tokenizer = load_folder(exported)
-    pytorch_f1 = macro_f1(predicted_ids(model, tokenizer, texts), targets, len(LABELS))
+def examples(frame, rows: slice) -> tuple[list[str], torch.Tensor]:
+    part = frame[rows]
+    return part["text"].tolist(), torch.tensor([LABELS.index(label) for label in part["label"]])
 
-    kept = check_int8(exported, texts, targets, max_drop=1.0)
+
+def test_int8_is_decided_on_validation_scored_like_pytorch_and_kept_only_within_the_allowed_drop(exported, small_frame):
+    validation, test = examples(small_frame, slice(0, 60)), examples(small_frame, slice(60, 100))
+    model, tokenizer = load_folder(exported)
+    pytorch_val = macro_f1(predicted_ids(model, tokenizer, validation[0]), validation[1], len(LABELS))
+    pytorch_test = macro_f1(predicted_ids(model, tokenizer, test[0]), test[1], len(LABELS))
+
+    compared = np.array([i % 2 == 0 for i in range(40)])  # the test rows a champion would be scored on
+    kept = check_int8(exported, validation, test, max_drop=1.0, compared=compared)
     assert kept["accepted"] and (exported / INT8_FILE).is_file()
-    assert kept["test/f1_macro_fp32"] == pytest.approx(pytorch_f1, abs=1e-6)  # fp32 ONNX predicts as PyTorch
-    assert kept["f1_drop"] == pytest.approx(kept["test/f1_macro_fp32"] - kept["test/f1_macro_int8"], abs=1e-6)
+    assert kept["validation/f1_macro_fp32"] == pytest.approx(pytorch_val, abs=1e-6)  # fp32 ONNX predicts as PyTorch
+    assert kept["test/f1_macro_fp32"] == pytest.approx(pytorch_test, abs=1e-6)
+    assert kept["f1_drop"] == pytest.approx(kept["validation/f1_macro_fp32"] - kept["validation/f1_macro_int8"], abs=1e-6)
+    int8 = TextClassifier(exported, "onnx", onnx_file=INT8_FILE)
+    on_compared = int8.predict([text for text, keep in zip(test[0], compared) if keep])["label"]
+    assert kept["compared/test/f1_macro_int8"] == pytest.approx(
+        f1_score([LABELS[i] for i in test[1][torch.from_numpy(compared)]], on_compared, average="macro", labels=LABELS,
+                 zero_division=0), abs=1e-6)
     assert kept["size_mb_int8"] < kept["size_mb_fp32"] / 2  # int8 weights: about a quarter of fp32's
     assert kept["latency_ms_batch1_int8"] > 0 and kept["latency_ms_batch1_fp32"] > 0
 
-    rejected = check_int8(exported, texts, targets, max_drop=kept["f1_drop"] - 0.01)
+    rejected = check_int8(exported, validation, test, max_drop=kept["f1_drop"] - 0.01)
     assert not rejected["accepted"] and not (exported / INT8_FILE).exists()
+    assert "compared/test/f1_macro_int8" not in rejected  # no champion to compare with
+
+
+@pytest.mark.parametrize("export, reason", [({"quantize": "none", "serve_with": "onnx"}, "export.quantize=none"),
+                                            ({"quantize": "dynamic_int8", "serve_with": "pytorch"},
+                                             "export.serve_with=pytorch: int8 is an ONNX Runtime model")])
+def test_no_int8_model_is_tried_when_quantization_is_off_or_pytorch_serves(export, reason):
+    assert skipped(OmegaConf.create(export)) == {"accepted": False, "reason": reason}
+    assert skipped(OmegaConf.create({"quantize": "dynamic_int8", "serve_with": "onnx"})) is None
 
 
 def test_the_registered_model_carries_only_the_weights_it_serves(exported, small_frame, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # MLflow's artifacts go under the working directory
     texts, targets = small_frame["text"].tolist()[:20], torch.zeros(20, dtype=torch.long)
-    check_int8(exported, texts, targets, max_drop=1.0)
+    check_int8(exported, (texts, targets), (texts, targets), max_drop=1.0)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.create_experiment("int8")
     for onnx_file in ("model.onnx", INT8_FILE):
@@ -74,25 +98,20 @@ def _mlmodel(root: Path, run_id: str) -> Path:
     raise AssertionError(f"no model logged to run {run_id}")
 
 
-def test_int8_needs_the_onnx_backend(compose):
-    with pytest.raises(PipelineError, match="export.serve_with is pytorch"):
-        compose("export.quantize=dynamic_int8", "export.serve_with=pytorch")
-
-
 def test_an_accepted_int8_model_is_a_new_version_promoted_on_its_own_f1(exported, small_frame, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     training = {"mlflow_run_id": client.create_run(client.create_experiment("int8")).info.run_id, "gate": {"passed": True}}
-    fp32 = release(client, "int8-test", exported, training, {"test/f1_macro": 0.5}, LABELS, "onnx")
+    fp32 = release(client, "int8-test", exported, training, {"test/f1_macro": 0.5}, LABELS, "onnx", 100)
     assert (fp32["version"], fp32["registered_now"]) == (1, True)
 
-    texts = small_frame["text"].tolist()[:40]
-    targets = torch.tensor([LABELS.index(label) for label in small_frame["label"][:40]])
-    check = check_int8(exported, texts, targets, max_drop=1.0)
+    check = check_int8(exported, examples(small_frame, slice(0, 40)), examples(small_frame, slice(40, 80)), max_drop=1.0)
     write_json(exported / "quantization.json", check)
-    int8 = release(client, "int8-test", exported, training, {"test/f1_macro": 0.5}, LABELS, "onnx")
+    against_v1 = {"test/f1_macro": 0.5, "compared/test/f1_macro": 0.5, "champion/version": 1.0, "champion/rows_known": 1.0,
+                  "champion/test/f1_macro": 0.5, "champion/compared_rows": 40.0, "champion/trained_on_rows": 0.0}
+    int8 = release(client, "int8-test", exported, training, against_v1, LABELS, "onnx", 100)
     assert (int8["version"], int8["registered_now"]) == (2, True)  # the same training run, served another way
     tags = client.get_model_version("int8-test", "2").tags
     assert tags["served_with"] == f"onnx:{INT8_FILE}" and tags["test/f1_macro"] == str(check["test/f1_macro_int8"])
-    again = release(client, "int8-test", exported, training, {"test/f1_macro": 0.5}, LABELS, "onnx")
+    again = release(client, "int8-test", exported, training, against_v1, LABELS, "onnx", 100)
     assert (again["version"], again["registered_now"]) == (2, False)

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from conftest import train_stage
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
+from pipeline.training import resume
 from pipeline.training.resume import CONSOLIDATED, ROOT, AtomicCheckpointIO, consolidate, load_checkpoint
 from pipeline.training.module import TextClassifier
 
@@ -87,6 +88,36 @@ def test_crash_in_a_refine_round_keeps_the_finished_rounds(fit, monkeypatch):
     assert outcome(resumed) == expected
     runs = MlflowClient(f"sqlite:///{os.getcwd()}/mlflow.db").get_run(resumed["rounds"][1]["mlflow_run_id"])
     assert runs.data.tags["refine_round"] == "1"  # the resumed round logged to its own nested run again
+
+
+def test_a_code_change_after_a_crash_starts_afresh_and_leaves_the_crashed_runs_checkpoints(fit, monkeypatch, tmp_path):
+    checkout = tmp_path / "checkout"  # a copy of the code to change: dvc.yaml and the pipeline package
+    shutil.copytree(resume.PROJECT / "pipeline", checkout / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(resume.PROJECT / "dvc.yaml", checkout / "dvc.yaml")
+    monkeypatch.setattr(resume, "PROJECT", checkout)
+    with monkeypatch.context() as patch:
+        fail_at(patch, RuntimeError("simulated crash"), lambda module, batch: module.global_step == 14)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            fit()
+    [crashed] = ROOT.glob("*/round-0/last.ckpt")
+
+    with (checkout / "pipeline/training/module.py").open("a") as handle:
+        handle.write("\n# a fix made after the crash\n")
+    fresh = fit()
+    assert fresh["rounds"][0]["resumed_at"] is None  # trained from the start, not from the old code's checkpoint
+    assert crashed.exists() and list(ROOT.iterdir()) == [crashed.parent.parent]  # only its own checkpoints went
+    shutil.rmtree(ROOT)
+
+
+def test_only_code_the_train_stage_runs_is_in_the_resume_key(tmp_path):
+    checkout = tmp_path / "checkout"
+    (checkout / "pipeline/training").mkdir(parents=True)
+    (checkout / "pipeline/serving").mkdir(parents=True)
+    shutil.copy2(resume.PROJECT / "dvc.yaml", checkout / "dvc.yaml")
+    for name in ("pipeline/training/fit.py", "pipeline/serving/served.py", "pipeline/stages/train.py"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text("x = 1\n")
+    assert resume.train_code(checkout) == [checkout / "pipeline/stages/train.py", checkout / "pipeline/training/fit.py"]
 
 
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_global_batch(fit, monkeypatch, capsys):

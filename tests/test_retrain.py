@@ -48,7 +48,14 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
     decision = json.loads((project / "reports/registry.json").read_text())
     assert decision["version"] == 2 and "text-classifier-csv-news v2" in retrained.stdout
     assert retrained.returncode == (0 if decision["champion"] else 3), retrained.stderr[-2000:]
-    assert json.loads((project / "reports/data_stats.json").read_text())["rows"]["train"] == 160
+    assert json.loads((project / "reports/data_stats.json").read_text())["rows"] == \
+        {"train": 159, "validation": 23, "test": 18}  # hash buckets of the 200 rows at seed 42: about 80/10/10
+    # The rows of the first file kept their splits, so v1 trained on none of the new test rows: all 18 compared.
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert (metrics["champion/version"], metrics["champion/compared_rows"], metrics["champion/trained_on_rows"]) == \
+        (1.0, 18.0, 0.0)
+    assert "on the 18 test rows v1 never trained on (0 test rows it trained on left out)" in \
+        (project / "models/export/README.md").read_text()
 
     # Only evaluate's plot is gone: evaluate re-runs, the training run is not registered again, and the decision
     # is this run's (export re-ran with the new champion score, or did not run at all), never the stale file's.

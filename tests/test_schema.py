@@ -28,7 +28,7 @@ BAD = {
     ("train.max_epoch=3",): ("config-unknown-key", "train.max_epoch", "did you mean train.max_epochs?"),
     ("+trian.max_epochs=3",): ("config-unknown-key", "trian", "did you mean train?"),
     ("+model.arch.num_head=4",): ("config-unknown-key", "model.arch.num_head", "did you mean model.arch.num_heads?"),
-    ("data.encoding=cp1252",): ("config-unknown-key", "data.encoding", "-S +data.encoding="),  # bbc_news has none
+    ("data.revision=main",): ("config-unknown-key", "data.revision", "-S +data.revision="),  # bbc_news has none
     ("data.val_size=1.5",): ("config-out-of-range", "data.val_size", "> 0 and < 1"),
     ("data.val_size=0.5", "data.test_size=0.5"): ("config-out-of-range", "data.val_size", "sum below 1"),
     ("train.global_batch_size=0",): ("config-out-of-range", "train.global_batch_size", ">= 1"),

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import commit_all, free_port, run, stop_process_group, wait_until_healthy
+from pipeline.serving.inference import load_folder, model_logits
 from test_end_to_end import TINY
 
 pytestmark = pytest.mark.slow
@@ -49,10 +51,15 @@ def test_champion_serves_from_a_fresh_environment_like_predict_on_the_export_fol
     no_torch = subprocess.run([str(venv / "python"), "-c", "import torch"], capture_output=True)
     assert no_torch.returncode != 0  # ONNX Runtime serves; the project's torch is not there
 
-    texts = small_frame["text"].tolist()[-12:] + ["", "café &amp; naïve résumé " * 200]
+    raw = ["Shares &amp; bonds fell\n\tafter the &quot;results&quot;.", "café &amp;amp; naïve\r\n résumé " * 200]
+    normalised = ["Shares & bonds fell after the \"results\".", ("café & naïve résumé " * 200).strip()]  # by hand
+    texts = small_frame["text"].tolist()[-12:] + raw + normalised
     pd.DataFrame({"text": texts}).to_csv(tmp_path / "texts.csv", index=False)
-    local = [json.loads(line) for line in run([sys.executable, "-m", "pipeline.predict", "models/export",
-                                               "--input", str(tmp_path / "texts.csv")], project).stdout.splitlines()]
+    int8 = json.loads((project / "models/export/quantization.json").read_text())  # int8 serves where accepted
+    served_file = "models/export/model.int8.onnx" if int8["accepted"] else "models/export/model.onnx"
+    local = {model: [json.loads(line) for line in run([sys.executable, "-m", "pipeline.predict", model, "--input",
+                                                       str(tmp_path / "texts.csv")], project).stdout.splitlines()]
+             for model in ("models/export", served_file)}
 
     url, log = f"http://127.0.0.1:{free_port()}", tmp_path / "serve.log"
     env = {**os.environ, "PATH": f"{venv}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": store}
@@ -64,9 +71,30 @@ def test_champion_serves_from_a_fresh_environment_like_predict_on_the_export_fol
     try:
         wait_until_healthy(url, server, log)
         served = post(f"{url}/invocations", {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}})
+        refused = {name: post_status(f"{url}/invocations", {"dataframe_split": {"columns": ["text"],
+                                                                                 "data": [["fine"], [bad]]}})
+                   for name, bad in (("null", None), ("empty", " &nbsp;\n"))}
     finally:
         stop_process_group(server)
     assert server.returncode is not None
     predictions = served["predictions"]
-    assert [p["label"] for p in predictions] == [row["label"] for row in local]
-    assert [p["score"] for p in predictions] == pytest.approx([row["score"] for row in local], abs=1e-4)
+    assert [p["label"] for p in predictions] == [row["label"] for row in local[served_file]]
+    assert [p["score"] for p in predictions] == pytest.approx([row["score"] for row in local[served_file]], abs=1e-4)
+    # Raw text reads as its normalised form on every path: served, predict (ONNX file and folder), evaluate's.
+    for rows in (predictions, *local.values()):
+        assert [row["score"] for row in rows[12:14]] == pytest.approx([row["score"] for row in rows[14:]], abs=1e-6)
+        assert [row["label"] for row in rows[12:14]] == [row["label"] for row in rows[14:]]
+    model, tokenizer = load_folder(project / "models/export")
+    assert model_logits(model, tokenizer, raw) == pytest.approx(model_logits(model, tokenizer, normalised), abs=1e-6)
+    # A null or empty text is the request's error, never a prediction.
+    assert refused["null"][0] == 400 and "text 2 is null, not a string" in refused["null"][1]
+    assert refused["empty"][0] == 400 and "text 2 is empty once HTML entities and whitespace are read" in refused["empty"][1]
+
+
+def post_status(url: str, payload: dict) -> tuple[int, str]:
+    """The HTTP status and body of a request that is expected to fail."""
+    try:
+        post(url, payload)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    return 200, ""

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 
 from conftest import tool_env
 from pipeline.core import paths
-from pipeline.data.clean import normalise_text
+from pipeline.data.normalise import normalise_text
 from pipeline.data.sources import load_frame
 from pipeline.core.errors import PipelineError
 from pipeline.stages.preprocess import preprocess

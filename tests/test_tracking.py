@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import train_stage
 from pipeline.tracking.store import (DVC_EXPERIMENT_TAG, EXPERIMENT_KIND_TAG, MODEL_TRAINING, experiment_id, run_tags,
-                                     tracking_uri)
+                                     tracking_uri, ui_link)
 
 
 def test_embedded_sqlite_store_is_the_default_made_absolute(compose, monkeypatch, tmp_path):
@@ -103,3 +103,10 @@ def test_a_run_in_a_copy_of_the_project_goes_to_the_projects_store_named_after_t
     assert experiment.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
     assert experiment.artifact_location == str(tmp_path / "mlruns" / "text-classification")
     assert (Path(run.info.artifact_uri) / "plan.yaml").is_file()
+
+
+def test_the_ui_link_opens_the_model_training_view():
+    assert ui_link("http://127.0.0.1:5000/", "7") == "http://127.0.0.1:5000/#/experiments/7?workflowType=machine_learning"
+    local = ui_link("sqlite:////work/mlflow.db", "1")
+    assert local.startswith("`mlflow ui --backend-store-uri sqlite:////work/mlflow.db --host 127.0.0.1 --port 5000`")
+    assert local.endswith(", then http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning")

@@ -118,7 +118,7 @@ def test_fallback_local_trains_evaluates_and_registers_in_the_local_store(compos
     shutil.copytree(paths.TRAINED, paths.EXPORT)  # what release logs, served with PyTorch: no ONNX needed here
     shutil.copytree(paths.TOKENIZER, paths.EXPORT, dirs_exist_ok=True)
     decision = release(local, model_name(cfg.registry, cfg.data), paths.EXPORT, summary, read_json(paths.METRICS),
-                       read_json(paths.LABELS), "pytorch")
+                       read_json(paths.LABELS), "pytorch", cfg.registry.min_compared_rows)
     assert local.get_model_version(decision["model_name"], str(decision["version"])).run_id == summary["mlflow_run_id"]
 
 

@@ -103,7 +103,8 @@ class Data:
     val_size: float = rule(gt=0, lt=1)
     test_size: float = rule(gt=0, lt=1)
     split_column: Optional[str] = None                          # files
-    encoding: Optional[str] = None                              # csv, jsonl
+    encoding: Optional[str] = None                              # csv, jsonl, folder, packaged
+    fallback_encoding: Optional[str] = None                     # folder, packaged: for files not in `encoding`
     config_name: Optional[str] = None                           # hf
     revision: Optional[str] = None
     split: Optional[str] = None
@@ -193,6 +194,7 @@ class Export:
 @dataclass
 class Registry:
     model_name: Optional[str] = None  # None: text-classifier-<data.name>[-<file name>] (tracking.registry.model_name)
+    min_compared_rows: int = rule(ge=1)  # test rows the champion never trained on that a promotion needs
 
 
 @dataclass
@@ -337,19 +339,12 @@ def _check_train(train: DictConfig, source: str) -> None:
                             "use -S train.class_weights=balanced, or one weight per label: -S 'train.class_weights=[1,4]'")
 
 
-def _check_export(export: DictConfig, source: str) -> None:
-    if export.quantize != "none" and export.serve_with != "onnx":
-        raise PipelineError("config-out-of-range", f"export.quantize={export.quantize} makes an int8 ONNX model, but "
-                            f"export.serve_with is {export.serve_with}", f"{source} export.quantize, export.serve_with",
-                            "serve with -S export.serve_with=onnx, or leave export.quantize=none")
-
-
 def _check_gate(evaluation: DictConfig, source: str) -> None:
     _check_auto_or_number("eval.gate.threshold", evaluation.gate.threshold, source, "0.85", integer=False, low=0, high=1)
 
 
 CROSS_CHECKS = {"model": _check_sequence_length, "data": _check_split_sizes, "finetune": _check_lora,
-                "strategy": _check_strategy, "export": _check_export, "train": _check_train, "eval": _check_gate}
+                "strategy": _check_strategy, "train": _check_train, "eval": _check_gate}
 
 
 def unknown_key(key: str, source: str) -> PipelineError:

@@ -39,8 +39,12 @@ ERRORS = {
     "data-file-missing": ("The data file or folder `data.path` points at does not exist.",
                           "Fix `data.path` (relative to the repository root)."),
     "data-file-empty": ("The data file is empty, or has a header and no rows.", "Give a file with labelled rows."),
-    "data-encoding": ("The file is not in the encoding `data.encoding` names (UTF-8 by default).",
-                      "Set `-S data.encoding=cp1252` (or the file's encoding), or save the file as UTF-8."),
+    "data-path-kind": ("`data.path` is a folder where the source reads a file (csv, jsonl, parquet), or a file where "
+                       "it reads a folder (folder).", "Point `data.path` at the kind the source reads, or change "
+                       "`data.source`."),
+    "data-encoding": ("The file (a class folder's: one of its files) is not in the encoding `data.encoding` names "
+                      "(UTF-8 by default).", "Set `-S data.encoding=cp1252` (or the file's encoding), for a folder "
+                      "of mixed encodings `-S data.fallback_encoding=cp1252`, or save the file as UTF-8."),
     "data-malformed": ("A CSV row, JSON line or parquet file cannot be parsed; the message gives the line.",
                        "Fix that line: quote CSV fields that hold commas or newlines; one JSON object per line."),
     "data-column-missing": ("The text, label or split column named in `data.*_column` is not in the file.",
@@ -133,6 +137,12 @@ ERRORS = {
     "registry-other-task": ("The registered model name already has a champion for labels this model lacks "
                             "(another task).",
                             "Give this task its own `registry.model_name` (the default follows data.name and data.path)."),
+    "registry-champion-moved": ("The champion alias moved after evaluate compared this model with the champion "
+                                "(another run, or a person); this model was registered but not promoted.",
+                                "Compare it with the new champion: `dvc repro --force --single-item evaluate`, then "
+                                "`dvc repro`."),
+    "registry-busy": ("Another run held the registry's promotion lock (`<name>.promotion-lock`) for longer than the "
+                      "wait.", "Re-run when it has finished; if no run is promoting, delete that registered model."),
     "disk-write-failed": ("An output could not be written: the disk (or quota, or file-size limit) is full.",
                           "Free space and re-run; the stage kept nothing half-written."),
     # sweep
@@ -150,6 +160,9 @@ ERRORS = {
     "sweep-no-trial": ("No trial of the study finished: every one failed or was pruned.",
                        "Read the trials' errors above; add trials or let the pruner start later (`sweep.pruner`)."),
     # predict
+    "predict-bad-text": ("A text to classify is empty once HTML entities and whitespace are read (or null): the "
+                         "model never saw such a text, and a label for it would mean nothing.",
+                         "Leave such texts out, or give them some words."),
     "predict-model-missing": ("`pipeline.predict` got no exported folder, ONNX file (with its tokenizer) or MLflow "
                               "model URI, or a folder that holds no model.",
                               "Give models/export, models/export/model.onnx or models:/NAME@champion."),

@@ -3,20 +3,14 @@ and texts repeated across splits."""
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 
 from pipeline.core.errors import warn
+from pipeline.data.normalise import normalise_text
 
 # A text in several splits of a split column is kept in the first of these: train wins, so nothing the
 # model trains on is scored; test, the fixed benchmark, wins over validation.
 SPLIT_PRIORITY = {"train": 0, "test": 1, "validation": 2}
-
-
-def normalise_text(text: str) -> str:
-    """Unescape HTML entities (&amp; -> &) and collapse runs of whitespace."""
-    return " ".join(html.unescape(text).split())
 
 
 def incomplete(frame: pd.DataFrame) -> pd.Series:

@@ -28,7 +28,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.data.clean import incomplete
 from pipeline.data.split import SPLIT_NAMES, canonical_splits, preview
 
-FALLBACK_ENCODING = "cp1252"  # legacy Windows/Latin-1 text, common in older corpora
+LEGACY_ENCODING = "cp1252"  # legacy Windows/Latin-1 text, common in older corpora: what errors suggest
 CSV_FIX = "quote the fields of that row that hold commas, quotes or newlines"
 JSONL_FIX = 'give one JSON object per line, e.g. {"text": "...", "label": "..."}'
 
@@ -64,13 +64,17 @@ def _locate_rows(data: DictConfig, rows: Sequence[int]) -> str:
 
 
 def _read_folder(data: DictConfig) -> pd.DataFrame:
-    return read_class_folders(_folder_root(data))
+    fallback = data.get("fallback_encoding")
+    try:
+        return read_class_folders(_folder_root(data), _encoding(data), fallback and _codec(fallback, "data.fallback_encoding"))
+    except FileDecodeError as err:
+        raise _encoding_error(err.error, err.file, data) from None
 
 
 def _folder_root(data: DictConfig) -> Path:
     """`data.path` (`folder`), or `package/inner/path` inside an installed package (`packaged`)."""
     if data.source == "folder":
-        return _existing(data.path, "data.path")
+        return _existing(data, folder=True)
     package, _, inner = data.path.partition("/")
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -80,9 +84,18 @@ def _folder_root(data: DictConfig) -> Path:
     return Path(spec.submodule_search_locations[0]) / inner
 
 
-def read_class_folders(root: Path) -> pd.DataFrame:
-    """One sub-folder per class, one text file per example (files sorted, so order is stable)."""
-    rows = [{"text": _read_text(file), "label": label} for file, label in _class_files(root)]
+class FileDecodeError(Exception):
+    """A class folder's file that is in neither the encoding nor the fallback."""
+
+    def __init__(self, file: Path, error: UnicodeDecodeError):
+        super().__init__(f"{file}: {error}")
+        self.file, self.error = file, error
+
+
+def read_class_folders(root: Path, encoding: str = "utf-8-sig", fallback: str | None = None) -> pd.DataFrame:
+    """One sub-folder per class, one text file per example (files sorted, so order is stable). A file not in
+    `encoding` is read in `fallback` if given; in neither, FileDecodeError."""
+    rows = [{"text": _read_text(file, encoding, fallback), "label": label} for file, label in _class_files(root)]
     if not rows:
         raise PipelineError(
             "data-folder-empty", "no <class>/*.txt files found", str(root),
@@ -96,17 +109,22 @@ def _class_files(root: Path) -> list[tuple[Path, str]]:
             for file in sorted(folder.glob("*.txt"))]
 
 
-def _read_text(file: Path) -> str:
+def _read_text(file: Path, encoding: str, fallback: str | None) -> str:
     raw = file.read_bytes()
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode(FALLBACK_ENCODING, errors="replace")
+        return raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        if fallback is None:
+            raise FileDecodeError(file, err) from None
+        try:
+            return raw.decode(fallback)
+        except UnicodeDecodeError:
+            raise FileDecodeError(file, err) from None
 
 
 def _read_table(data: DictConfig) -> pd.DataFrame:
     """A local csv/jsonl/parquet file, its columns mapped to text/label(/split)."""
-    path = _existing(data.path, "data.path")
+    path = _existing(data, folder=False)
     readers = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
     frame = readers[data.source](path, data)
     if frame.empty:
@@ -205,11 +223,14 @@ def _read_parquet(path: Path, data: DictConfig) -> pd.DataFrame:
 
 def _encoding(data: DictConfig) -> str:
     """The codec for `data.encoding` (UTF-8 by default); UTF-8 also skips a byte-order mark."""
-    name = data.get("encoding") or "utf-8"
+    return _codec(data.get("encoding") or "utf-8", "data.encoding")
+
+
+def _codec(name: str, key: str) -> str:
     try:
         codec = codecs.lookup(name).name
     except LookupError:
-        raise PipelineError("config-out-of-range", f"unknown encoding '{name}'", "data.encoding",
+        raise PipelineError("config-out-of-range", f"unknown encoding '{name}'", key,
                             "use a Python codec name, e.g. utf-8, cp1252 or latin-1") from None
     return "utf-8-sig" if codec == "utf-8" else codec
 
@@ -219,11 +240,12 @@ def _encoding_error(err: UnicodeDecodeError, path: Path, data: DictConfig) -> Pi
     name, codec = data.get("encoding") or "utf-8", _encoding(data)
     line = next((number for number, raw in enumerate(path.read_bytes().splitlines(), 1)
                  if not _decodes(raw, codec)), None)
-    other = FALLBACK_ENCODING if codec != FALLBACK_ENCODING else "latin-1"
+    other = LEGACY_ENCODING if codec != LEGACY_ENCODING else "latin-1"
+    mixed = f", -S data.fallback_encoding={other} to read only such files so" if data.source in ("folder", "packaged") else ""
     return PipelineError(
         "data-encoding", f"file is not valid {name} (byte 0x{err.object[err.start]:02x})",
         f"{path} line {line}" if line else str(path),
-        f"set -S data.encoding={other} (or the file's encoding), or save the file as UTF-8")
+        f"set -S data.encoding={other} (or the file's encoding){mixed}, or save the file as UTF-8")
 
 
 def _decodes(raw: bytes, codec: str) -> bool:
@@ -304,8 +326,15 @@ def _as_text(value) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-def _existing(path: str | None, key: str) -> Path:
+def _existing(data: DictConfig, folder: bool) -> Path:
+    """`data.path` if it exists and is a folder (`folder`) or a file (not `folder`); else a one-line error."""
+    path, what = data.path, "folder" if folder else "file"
     if not path or not Path(path).exists():
-        raise PipelineError("data-file-missing", f"data file '{path}' not found", key,
-                            f"set -S {key}=<path to your file, relative to the repository root>")
+        raise PipelineError("data-file-missing", f"data {what} '{path}' not found", "data.path",
+                            f"set -S data.path=<path to your {what}, relative to the repository root>")
+    if Path(path).is_dir() != folder:
+        found = "a file" if folder else "a folder"
+        other = ", or -S data.source=folder for one sub-folder of .txt files per class" if not folder else ""
+        raise PipelineError("data-path-kind", f"data.source={data.source} reads a {what}, but '{path}' is {found}",
+                            "data.path", f"point data.path at a {what}{other}")
     return Path(path)

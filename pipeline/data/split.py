@@ -1,13 +1,23 @@
-"""Deterministic stratified train/val/test split, or the split the data file already carries."""
+"""Stable train/val/test split by hash buckets, or the split the data file already carries.
+
+A row's split is a pure function of its (normalised) text and the seed: the first 8 bytes of
+SHA-256(seed, text) place it in [0, 1); [0, test_size) is test, the next val_size validation, the rest
+train. Adding rows to a file never moves an existing row to another split, so a champion trained on the
+old file is never scored on a new test split full of its own training rows. Each class is bucketed on its
+own: a class none of whose rows falls in a split's bucket lends that split its row whose bucket is
+nearest, from a split with rows to spare (`_fill_gaps`); only those lent rows can move when the class
+grows (back, once one of its new rows falls in that bucket).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from pipeline.core.errors import PipelineError
 
@@ -36,14 +46,19 @@ def split(frame: pd.DataFrame, val_size: float, test_size: float, seed: int,
     _check_classes(frame, where)
     if "split" in frame.columns:
         return _split_by_column(frame, val_size, seed, where)
-    sizes = _check_enough(frame, val_size, test_size, where, SPLITS)
-    rest, test = _stratified(frame, sizes["test"], seed, where)
-    train, val = _stratified(rest, sizes["validation"], seed, where)
-    return {"train": train, "validation": val, "test": test}
+    _check_enough(frame, val_size, test_size, where, SPLITS)
+    return _bucketed(frame, {"test": test_size, "validation": val_size, "train": 1 - test_size - val_size}, seed)
+
+
+def bucket(texts: Sequence[str], seed: int) -> np.ndarray:
+    """Each text's place in [0, 1): the first 8 bytes of SHA-256 of the seed and the text."""
+    return np.array([int.from_bytes(hashlib.sha256(f"{seed}\0{text}".encode()).digest()[:8], "big")
+                     for text in texts], dtype=np.float64) / 2.0**64
 
 
 def split_sizes(rows: int, val_size: float, test_size: float) -> dict[str, int]:
-    """Rows per split, rounded as train_test_split rounds: test first, then validation from the rest."""
+    """The rows each split is expected to get (the buckets make it about that): test first, rounded up,
+    then validation from the rest."""
     test = math.ceil(test_size * rows)
     val = math.ceil(val_size / (1 - test_size) * (rows - test))
     return {"train": rows - test - val, "validation": val, "test": test}
@@ -69,8 +84,9 @@ def _split_by_column(frame: pd.DataFrame, val_size: float, seed: int, where: str
             "data-label-unseen", f"label(s) {preview(unseen)} appear in validation/test but never in train",
             f"{where}, data.split_column", "add training rows for them or drop those rows")
     if parts["validation"].empty:
-        sizes = _check_enough(parts["train"], val_size, 0, where, ("train", "validation"))
-        parts["train"], parts["validation"] = _stratified(parts["train"], sizes["validation"], seed, where)
+        _check_enough(parts["train"], val_size, 0, where, ("train", "validation"))
+        carved = _bucketed(parts["train"], {"validation": val_size, "train": 1 - val_size}, seed)
+        parts["train"], parts["validation"] = carved["train"], carved["validation"]
     return parts
 
 
@@ -83,8 +99,9 @@ def _check_classes(frame: pd.DataFrame, where: str) -> None:
 
 
 def _check_enough(frame: pd.DataFrame, val_size: float, test_size: float, where: str,
-                  splits: Sequence[str]) -> dict[str, int]:
-    """The split sizes, if they give every class a row in each of `splits`; else a data-too-few-rows error."""
+                  splits: Sequence[str]) -> None:
+    """A data-too-few-rows error unless every class has a row for each of `splits` and the expected sizes
+    give each split a row of every class."""
     counts = frame["label"].value_counts()
     rows = "rows" if "test" in splits else "training rows"
     rare = counts[counts < len(splits)]
@@ -107,14 +124,29 @@ def _check_enough(frame: pd.DataFrame, val_size: float, test_size: float, where:
             "data-too-few-rows", f"{len(frame)} {rows} are too few to give {'/'.join(splits)} a row of each of the "
             f"{len(counts)} classes (they would get {given}); at least {needed} are needed",
             f"{where}, data.val_size/test_size", "add rows, or adjust data.val_size/data.test_size")
-    return sizes
 
 
-def _stratified(frame: pd.DataFrame, size: int, seed: int, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rest, taken): `size` rows taken at random in the label proportions."""
-    try:
-        return train_test_split(frame, test_size=size, stratify=frame["label"], random_state=seed)
-    except ValueError as err:  # a small class emptied by the first split when val_size/test_size are large
-        raise PipelineError("data-too-few-rows", f"a class has too few rows left to stratify the next split ({err})",
-                            f"{where}, data.val_size/test_size", "add rows to the small classes, or lower "
-                            "data.val_size/data.test_size") from None
+def _bucketed(frame: pd.DataFrame, shares: dict[str, float], seed: int) -> dict[str, pd.DataFrame]:
+    """The rows in each split of `shares` (consecutive buckets of [0, 1) in that order), class by class."""
+    places = bucket(frame["text"].tolist(), seed)
+    edges = np.cumsum(list(shares.values()))
+    edges[-1] = 1.0
+    splits = np.searchsorted(edges, places, side="right")  # index into shares
+    for rows in frame.groupby("label", sort=False).indices.values():
+        splits[rows] = _fill_gaps(splits[rows], places[rows], np.concatenate([[0.0], edges]))
+    names = list(shares)
+    return {name: frame[splits == names.index(name)] for name in SPLITS if name in names}
+
+
+def _fill_gaps(splits: np.ndarray, places: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """One class's splits, each empty one given the row nearest its bucket [edges[i], edges[i+1]) from a
+    split that keeps at least one row."""
+    splits = splits.copy()
+    for index in range(len(edges) - 1):
+        if (splits == index).any():
+            continue
+        counts = np.bincount(splits, minlength=len(edges) - 1)
+        spare = counts[splits] > 1
+        distance = np.maximum(edges[index] - places, places - edges[index + 1])
+        splits[np.flatnonzero(spare)[np.argmin(distance[spare])]] = index
+    return splits

@@ -9,7 +9,7 @@ from pipeline.core.redact import redact
 
 
 def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict, per_class: list[dict],
-               run_id: str, int8: dict | None = None) -> str:
+               run_id: str, int8: dict) -> str:
     """A README.md that says what the model does, how well, and the config that made it (secrets masked);
     `per_class` is reports/per_class.csv's rows, `run_id` the training run in MLflow."""
     rows = "\n".join(f"| {key} | {value} |" for key, value in metrics.items())
@@ -39,7 +39,7 @@ project that made this model, and the same files under `evaluation/` in its MLfl
 `reports/suspect_labels.csv` lists the training examples whose label the baseline doubts.
 
 {_gate(plan)}
-
+{_contest(metrics)}
 | metric | value |
 |---|---|
 {rows}
@@ -93,16 +93,32 @@ def _reading(tokens: dict) -> str:
             f"`text_classifier.py`) cuts texts the same way; transformers' own pipeline below only truncates.")
 
 
-def _int8_section(int8: dict | None) -> str:
-    if int8 is None:
-        return ""
+def _contest(metrics: dict) -> str:
+    """Which test rows this model and the registry champion it was compared with were both scored on."""
+    if "champion/version" not in metrics:
+        return "No champion was registered when this model was evaluated: nothing to compare it with.\n"
+    version, rows = int(metrics["champion/version"]), int(metrics["champion/compared_rows"])
+    left_out = int(metrics["champion/trained_on_rows"])
+    if not metrics["champion/rows_known"]:
+        which = f"all {rows} test rows (v{version} has no record of what it trained on)"
+    else:
+        which = f"the {rows} test rows v{version} never trained on ({left_out} test rows it trained on left out)"
+    scores = (f": test macro F1 {metrics['compared/test/f1_macro']} against the champion's "
+              f"{metrics['champion/test/f1_macro']}" if rows else "")
+    return f"Compared with the registry champion v{version} on {which}{scores}.\n"
+
+
+def _int8_section(int8: dict) -> str:
+    if "reason" in int8:
+        return f"\nServed in fp32, no int8 model: {int8['reason']}.\n"
     verdict = ("accepted: the registered model serves `model.int8.onnx`" if int8["accepted"] else
-               "rejected: not served, and not in this folder")
+               "rejected: served in fp32, and `model.int8.onnx` is not in this folder")
     return f"""
-int8 (ONNX Runtime dynamic quantization, reduce_range={int8["reduce_range"]}): {verdict}. Test macro F1
-{int8["test/f1_macro_int8"]} against fp32 ONNX's {int8["test/f1_macro_fp32"]} (drop {int8["f1_drop"]}, allowed
-{int8["max_drop"]}); {int8["size_mb_int8"]} MB against {int8["size_mb_fp32"]} MB; median batch-1 latency on the
-exporting machine {int8["latency_ms_batch1_int8"]} ms against {int8["latency_ms_batch1_fp32"]} ms.
+int8 (ONNX Runtime dynamic quantization, reduce_range={int8["reduce_range"]}): {verdict}. Validation macro F1
+{int8["validation/f1_macro_int8"]} against fp32 ONNX's {int8["validation/f1_macro_fp32"]} (drop {int8["f1_drop"]}, allowed
+{int8["max_drop"]}); on the test split {int8["test/f1_macro_int8"]} against {int8["test/f1_macro_fp32"]}. Size
+{int8["size_mb_int8"]} MB against {int8["size_mb_fp32"]} MB; median batch-1 latency on the exporting machine
+{int8["latency_ms_batch1_int8"]} ms against {int8["latency_ms_batch1_fp32"]} ms.
 """
 
 

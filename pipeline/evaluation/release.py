@@ -1,6 +1,7 @@
 """Release an exported model to the MLflow registry: registered once per training run and way of serving
-(alias challenger), and champion only if it earned it (champion.promotion) and classifies the champion's
-labels. Any registry failure is error[registry-error]: nothing half-promoted, no traceback."""
+(alias challenger), and champion only if it earned it (champion.promotion), classifies the champion's
+labels, and the champion is still the one it was compared with (registry.promote). Any registry failure is
+error[registry-error]: nothing half-promoted, no traceback."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core import paths
 from pipeline.evaluation import gate
-from pipeline.evaluation.champion import PROMOTE_METRIC, promotion
+from pipeline.evaluation.champion import COMPARED, PROMOTE_METRIC, promotion
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.serving.quantize import INT8_FILE
 from pipeline.tracking.registry import (GATE_TAG, LABELS_TAG, SERVED_TAG, check_same_task, current_champion, promote,
@@ -21,7 +22,7 @@ from pipeline.tracking.registry import (GATE_TAG, LABELS_TAG, SERVED_TAG, check_
 
 
 def release(client: MlflowClient, name: str, folder: Path, training: dict, metrics: dict, labels: list[str],
-            serve_with: str) -> dict:
+            serve_with: str, min_compared_rows: int) -> dict:
     """Register `folder` (models/export) for the training run of `training` (training.json) unless that run is
     registered already with the same serving (backend and ONNX file), and move champion to it if it earned it;
     returns the decision (registry.json)."""
@@ -42,9 +43,10 @@ def release(client: MlflowClient, name: str, folder: Path, training: dict, metri
         if champion is not None and int(champion.version) == int(version.version):
             promoted, reason = True, "already the champion"
         else:
-            promoted, reason = promotion(passed, metrics)
+            promoted, reason = promotion(passed, metrics, min_compared_rows)
             if promoted:
-                promote(client, name, version.version)
+                compared_with = metrics.get("champion/version")
+                promote(client, name, version.version, int(compared_with) if compared_with else None)
     except MlflowException as err:
         raise registry_error(client, f"registering {name}", err) from None
     return {"model_name": name, "version": int(version.version), "registered_now": registered_now,
@@ -53,11 +55,14 @@ def release(client: MlflowClient, name: str, folder: Path, training: dict, metri
 
 
 def served_metrics(folder: Path, metrics: dict) -> dict:
-    """The challenger's test metrics as it will serve: with an accepted int8 model, the promotion metric is
+    """The challenger's test metrics as it will serve: with an accepted int8 model, the promotion metrics are
     int8's (the champion is scored on what it serves too)."""
     check = folder / "quantization.json"
     int8 = json.loads(check.read_text()) if check.exists() else {}
-    return {**metrics, PROMOTE_METRIC: int8["test/f1_macro_int8"]} if int8.get("accepted") else metrics
+    if not int8.get("accepted"):
+        return metrics
+    compared = {COMPARED: int8[f"{COMPARED}_int8"]} if f"{COMPARED}_int8" in int8 else {}
+    return {**metrics, PROMOTE_METRIC: int8["test/f1_macro_int8"], **compared}
 
 
 def describe(decision: dict) -> str:

@@ -17,7 +17,7 @@ import mlflow.pyfunc
 import pandas as pd
 
 import pipeline.models.lstm
-from pipeline.data import text_windows
+from pipeline.data import normalise, text_windows
 from pipeline.serving import text_classifier
 
 HERE = Path(__file__).resolve().parent
@@ -42,9 +42,10 @@ def installed_version(name: str) -> str:
 
 
 def code_paths(backend: str) -> list[str]:
-    """The files served_model.py imports: text_classifier.py and the text_windows.py it cuts long texts with, and the
-    lstm baseline's model code for PyTorch."""
-    files = [text_classifier.__file__, text_windows.__file__] + ([pipeline.models.lstm.__file__] if backend == "pytorch" else [])
+    """The files served_model.py imports: text_classifier.py, the normalise.py and text_windows.py it reads texts
+    with, and the lstm baseline's model code for PyTorch."""
+    files = [text_classifier.__file__, normalise.__file__, text_windows.__file__] + \
+        ([pipeline.models.lstm.__file__] if backend == "pytorch" else [])
     return [str(Path(file).resolve()) for file in files]
 
 
@@ -75,4 +76,4 @@ class TextClassifierModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):
         texts = model_input["text"] if isinstance(model_input, pd.DataFrame) else model_input
-        return self.classifier.predict([str(text) for text in texts])
+        return self.classifier.predict(list(texts))

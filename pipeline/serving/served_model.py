@@ -2,12 +2,16 @@
 `mlflow.pyfunc.load_model` run. It is logged as a file, with text_classifier.py beside it (code_paths), and
 needs nothing from this project.
 
-Input: a DataFrame with a `text` column (or a list of strings). Output: one row per text, the predicted
-label, its probability, and every label's probability (`prob/<label>`).
+Input: a DataFrame with a `text` column (or a list of strings), each read as training read its texts
+(HTML entities unescaped, whitespace collapsed). A null, non-string or empty text fails the request with
+INVALID_PARAMETER_VALUE (HTTP 400 from `mlflow models serve`) naming it. Output: one row per text, the
+predicted label, its probability, and every label's probability (`prob/<label>`).
 """
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 try:  # served: MLflow puts the model's code/ folder (text_classifier.py) on sys.path
     import text_classifier
@@ -23,7 +27,10 @@ class ServedModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):
         texts = model_input["text"] if isinstance(model_input, pd.DataFrame) else model_input
-        return self.classifier.predict([str(text) for text in texts])
+        try:
+            return self.classifier.predict(list(texts))
+        except text_classifier.normalise.BadText as err:  # a null or empty text: the request's fault
+            raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
 
 
 mlflow.models.set_model(ServedModel())

@@ -2,7 +2,8 @@
 registered model (MLflow code_paths), so it imports only numpy, pandas, tokenizers and, per backend,
 onnxruntime (the default) or torch and transformers.
 
-The one inference path: texts are tokenized BATCH at a time and cut to the tokenizer's model_max_length as
+The one inference path: texts are normalised as preprocess normalised the data (normalise.py: HTML entities,
+whitespace; a null or empty text is an error), tokenized BATCH at a time and cut to the tokenizer's model_max_length as
 preprocess cut them (text_windows.py, data.long_text: truncated, head and tail, or overlapping windows), padded
 to the batch's longest; a forward function turns each batch into logits (a text's logits are the mean of
 its windows'), and a softmax of the logits divided by the folder's calibration temperature (calibration.json,
@@ -19,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-try:  # served: MLflow puts the model's code/ folder (text_windows.py beside this file) on sys.path
+try:  # served: MLflow puts the model's code/ folder (normalise.py, text_windows.py beside this file) on sys.path
+    import normalise
     import text_windows
 except ImportError:  # in the project
-    from pipeline.data import text_windows
+    from pipeline.data import normalise, text_windows
 
 BATCH = 32
 Batch = dict[str, np.ndarray]           # input_ids, attention_mask (and token_type_ids) of one batch of texts
@@ -35,8 +37,9 @@ CALIBRATION_FILE = "calibration.json"  # {"temperature": T}: probabilities are s
 
 
 def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:
-    """Logits (texts x labels) of `texts`, BATCH at a time; a text cut into windows gets their mean."""
-    chunks = []
+    """Logits (texts x labels) of `texts`, normalised as preprocess normalised the training texts, BATCH at a
+    time; a text cut into windows gets their mean. A null or empty text is normalise.BadText."""
+    texts, chunks = normalise.request_texts(texts), []
     for start in range(0, len(texts), BATCH):
         batch = dict(encode(texts[start:start + BATCH]))
         document = batch.pop("document")

@@ -3,8 +3,9 @@ classical baseline's, and a report for a person to act on (evaluation.report), t
 run.
 
 The calibration temperature is fitted on the validation split; export ships it, so every serving path
-returns the calibrated probabilities. It also scores the current registry champion on the same test split,
-so export can decide promotion.
+returns the calibrated probabilities. It logs what this model trained on (pipeline.data.fingerprint) and
+scores the current registry champion beside it on the test rows the champion never trained on, so export
+can decide promotion.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pipeline.core import paths
 from pipeline.core.atomic import write_json
 from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_json, training_summary
-from pipeline.data.loader import split_examples
+from pipeline.data.fingerprint import ARTIFACT, fingerprint
+from pipeline.data.loader import split_examples, split_texts
 from pipeline.evaluation import gate
 from pipeline.evaluation.calibration import calibration_metrics, fit_temperature
 from pipeline.evaluation.champion import score_champion
@@ -43,12 +45,12 @@ def evaluate(cfg: DictConfig, device: str) -> dict[str, float]:
     metrics = {**classification_metrics(preds, targets, labels), **f1_interval(preds, targets, len(labels)),
                **calibration_metrics(logits, targets.numpy(), temperature), **read_json(paths.BASELINE),
                **gate.as_metrics(training["gate"]),
-               **score_champion(mlflow, model_name(cfg.registry, cfg.data), texts, targets, labels)}
+               **score_champion(mlflow, model_name(cfg.registry, cfg.data), texts, targets, preds, labels)}
     write_json(paths.METRICS, metrics)
     matrix = write_report(texts, targets, logits, labels, metrics)
     log_evaluation(mlflow, training["mlflow_run_id"], metrics,
                    files={str(path): "evaluation" for path in (paths.METRICS, *FILES)},
-                   artifacts={"evaluation/confusion_matrix.json": matrix})
+                   artifacts={"evaluation/confusion_matrix.json": matrix, ARTIFACT: fingerprint(split_texts("train"))})
     return metrics
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 from omegaconf import DictConfig
 from transformers import AutoTokenizer
 
@@ -21,6 +22,7 @@ from pipeline.core.outputs import read_csv, read_json, read_yaml, training_summa
 from pipeline.data.loader import split_examples, split_texts
 from pipeline.evaluation import gate
 from pipeline.evaluation import quantization
+from pipeline.evaluation.champion import compared_rows
 from pipeline.evaluation.release import describe, release
 from pipeline.models.safe_load import load_pretrained
 from pipeline.evaluation.model_card import model_card
@@ -33,9 +35,10 @@ MODEL_FILES = ("config.json", "model.safetensors")
 PARITY_EXAMPLES = 32  # validation texts (never test) on which ONNX Runtime must match PyTorch
 
 
-def export(cfg: DictConfig, training: dict) -> tuple[dict, dict | None]:
-    """Write models/export (weights, tokenizer, labels, ONNX, int8 ONNX if asked and accepted, model card);
-    return the ONNX parity check and the int8 check (None without export.quantize)."""
+def export(cfg: DictConfig, training: dict, compared: np.ndarray | None) -> tuple[dict, dict]:
+    """Write models/export (weights, tokenizer, labels, ONNX, int8 ONNX if accepted, model card); return the
+    ONNX parity check and the int8 check (or why none was made). `compared` marks the test rows the champion
+    is compared on."""
     metrics, stats = read_json(paths.METRICS), read_json(paths.DATA_STATS)
     plan = read_yaml(paths.TRAINED_PLAN)
     trust = cfg.model.trust_remote_code
@@ -49,10 +52,9 @@ def export(cfg: DictConfig, training: dict) -> tuple[dict, dict | None]:
         onnx_check = export_onnx(paths.TRAINED, tokenizer, out / "model.onnx", split_texts("validation")[:PARITY_EXAMPLES],
                                  trust)
         write_json(out / "onnx_check.json", onnx_check)
-        int8 = None
-        if cfg.export.quantize == "dynamic_int8":
-            int8 = quantization.check_int8(out, *split_examples("test"), cfg.export.max_quantization_drop)
-            write_json(out / "quantization.json", int8)
+        int8 = quantization.skipped(cfg.export) or quantization.check_int8(
+            out, split_examples("validation"), split_examples("test"), cfg.export.max_quantization_drop, compared)
+        write_json(out / "quantization.json", int8)
         write_text(out / "README.md", model_card(cfg, metrics, stats, plan, onnx_check, read_csv(paths.PER_CLASS),
                                                  training["mlflow_run_id"], int8))
     return onnx_check, int8
@@ -62,15 +64,16 @@ def main() -> None:
     cfg = load_params("seed", "model", "data", "train", "eval", "export", "tracking", "registry")
     training = training_summary()
     mlflow = training_client(cfg.tracking, training)  # it answers, before any work
-    onnx_check, int8 = export(cfg, training)
+    name, metrics = model_name(cfg.registry, cfg.data), read_json(paths.METRICS)
+    onnx_check, int8 = export(cfg, training, compared_rows(mlflow, name, metrics, split_texts("test")))
     print(f"export: model, tokenizer, ONNX (max |logit diff| {onnx_check['max_abs_logit_diff']:.1e}) and "
           f"model card in {paths.EXPORT}/")
-    if int8:
-        log_evaluation(mlflow, training["mlflow_run_id"], {f"int8/{key}": float(value) for key, value in int8.items()},
-                       {}, {"quantization.json": int8})
-        print(f"export: {quantization.describe(int8)}")
-    decision = release(mlflow, model_name(cfg.registry, cfg.data), paths.EXPORT, training, read_json(paths.METRICS),
-                       read_json(paths.LABELS), cfg.export.serve_with)
+    log_evaluation(mlflow, training["mlflow_run_id"],
+                   {f"int8/{key}": float(value) for key, value in int8.items() if not isinstance(value, str)},
+                   {}, {"quantization.json": int8})
+    print(f"export: {quantization.describe(int8)}")
+    decision = release(mlflow, name, paths.EXPORT, training, metrics, read_json(paths.LABELS), cfg.export.serve_with,
+                       cfg.registry.min_compared_rows)
     write_json(paths.REGISTRY, decision)
     print(f"export: {describe(decision)}")
     gate.enforce(training["gate"], cfg.eval.fail_on_gate, str(paths.EXPORT))

@@ -17,6 +17,7 @@ from pipeline.evaluation import gate
 from pipeline.training.budget import with_budget
 from pipeline.training.fit import fit, save
 from pipeline.training.strategy import is_main_process
+from pipeline.tracking.store import ui_link
 
 
 def train(cfg: DictConfig, plan: dict) -> dict:
@@ -39,6 +40,7 @@ def main() -> None:
     verdict = summary["gate"]
     print(f"train: best {verdict['metric']} {verdict['value']} (round {summary['best_round']}, epoch "
           f"{summary['best_epoch']}); {gate.describe(verdict)} (MLflow run {summary['mlflow_run_id']})")
+    print(f"train: MLflow's UI: {ui_link(summary['mlflow_tracking_uri'], summary['mlflow_experiment_id'])}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ Whether a version deserves `champion` is pipeline.evaluation.champion's decision
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -20,6 +25,9 @@ from pipeline.core.redact import redact
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 LABELS_TAG, GATE_TAG, SERVED_TAG = "labels", "gate_passed", "served_with"
+LOCK_SUFFIX = ".promotion-lock"
+LOCK_WAIT_S = 120  # how long a promotion waits for another one to finish
+LOCK_STALE_S = 600  # a lock this old was left by a process that died holding it
 
 
 def model_name(registry: DictConfig, data: DictConfig) -> str:
@@ -79,9 +87,67 @@ def register(client: MlflowClient, name: str, model_uri: str, tags: dict[str, st
     return version
 
 
-def promote(client: MlflowClient, name: str, version: str) -> None:
-    """Move the champion alias to `version`."""
-    client.set_registered_model_alias(name, CHAMPION, version)
+def promote(client: MlflowClient, name: str, version: str, compared_with: int | None) -> None:
+    """Move the champion alias to `version` if the champion is still `compared_with` (None: no champion), the
+    version it was compared with; else a registry-champion-moved error and the alias stays.
+
+    Compare and set happen under promotion_lock, so two runs releasing at once cannot both pass the check.
+    """
+    with promotion_lock(client, name):
+        now = current_champion(client, name)
+        if (int(now.version) if now else None) != compared_with:
+            compared = f"v{compared_with}" if compared_with else "no champion"
+            raise PipelineError(
+                "registry-champion-moved", f"{name}@{CHAMPION} is v{now.version if now else '(none)'} now; this "
+                f"model (v{version}) was compared with {compared}, so it was not promoted",
+                f"models:/{name}@{CHAMPION}", "compare it with the new champion: dvc repro --force --single-item "
+                "evaluate, then dvc repro")
+        client.set_registered_model_alias(name, CHAMPION, version)
+
+
+@contextmanager
+def promotion_lock(client: MlflowClient, name: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold `name`'s promotion lock: the registered model `<name>.promotion-lock`, which the registry lets
+    only one caller create. Waits up to `wait_s` for another holder; a lock older than LOCK_STALE_S was left by
+    a process that died and is removed."""
+    lock, deadline = f"{name}{LOCK_SUFFIX}", time.monotonic() + wait_s
+    holder = f"held by {socket.gethostname()} pid {os.getpid()} while it moves {name}@{CHAMPION}"
+    while True:
+        try:
+            client.create_registered_model(lock, description=holder)
+            break
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise registry_error(client, f"taking the promotion lock {lock}", err) from None
+        held = _lock_age_s(client, lock)
+        if held is not None and held > LOCK_STALE_S:
+            _remove_lock(client, lock)
+        elif time.monotonic() > deadline:
+            raise PipelineError("registry-busy", f"another run has been promoting {name} for over {wait_s:.0f} s "
+                                f"(registered model {lock})", redact(client.tracking_uri),
+                                f"re-run when it is done; if no run is, delete the registered model {lock}")
+        else:
+            time.sleep(0.5)
+    try:
+        yield
+    finally:
+        _remove_lock(client, lock)
+
+
+def _lock_age_s(client: MlflowClient, lock: str) -> float | None:
+    """Seconds since the lock was taken, or None when it was released meanwhile."""
+    try:
+        return time.time() - client.get_registered_model(lock).creation_timestamp / 1000
+    except MlflowException:
+        return None
+
+
+def _remove_lock(client: MlflowClient, lock: str) -> None:
+    try:
+        client.delete_registered_model(lock)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise registry_error(client, f"releasing the promotion lock {lock}", err) from None
 
 
 def registry_error(client: MlflowClient, doing: str, err: MlflowException) -> PipelineError:

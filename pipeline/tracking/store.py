@@ -40,6 +40,17 @@ DVC_EXPERIMENT_TAG = "dvc_experiment"
 PRUNED_TAG = "optuna.pruned"  # on the train run of a trial pipeline.sweep's pruner stopped
 
 
+def ui_link(uri: str, experiment: str) -> str:
+    """Where a person sees the experiment in MLflow's UI: its page with ?workflowType=machine_learning, which
+    opens the model-training view (runs, models, registry). The page's GenAI / model-training switch, which
+    the browser remembers (local storage, mlflow.workflowType; GenAI at first), wins over the experiment tag;
+    the URL wins over both. A sqlite store needs `mlflow ui` started first."""
+    page = f"#/experiments/{experiment}?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/{page}"
+    return f"`mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000`, then http://127.0.0.1:5000/{page}"
+
+
 def tracking_uri(tracking: DictConfig) -> str:
     """MLFLOW_TRACKING_URI when set, else `tracking.uri` from params (sqlite:///mlflow.db by default)."""
     return absolute(os.environ.get("MLFLOW_TRACKING_URI") or tracking.uri)

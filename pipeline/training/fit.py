@@ -137,7 +137,8 @@ def save(trained: Trained, out: Path) -> dict:
     trained.logger.log_artifact(str(out / paths.TRAINED_PLAN.name))
     # Last, after every request to MLflow: the run and the store that hold it now (the server may have been lost).
     logger = trained.logger
-    summary = {"mlflow_run_id": logger.run_id, "mlflow_tracking_uri": redact(logger.tracking_uri),
+    summary = {"mlflow_run_id": logger.run_id, "mlflow_experiment_id": logger.experiment_id,
+               "mlflow_tracking_uri": redact(logger.tracking_uri),
                "mlflow_local_fallback": logger.tracking_uri != trained.configured_uri, **trained.summary}
     write_json(out / paths.TRAINING_SUMMARY.name, summary)
     return summary

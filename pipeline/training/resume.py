@@ -1,7 +1,8 @@
 """Crash-safe training: atomic checkpoint files, mid-epoch resume points, and where a run left off.
 
 An interrupted train stage (SIGKILL, a reboot) keeps its state in .cache/train/<key>/, where <key> hashes
-everything the fit depends on; `dvc repro` runs train again and it carries on from there:
+everything the fit depends on, its code included; `dvc repro` runs train again and it carries on from there
+(after a code change it starts afresh):
 
     state.json       MLflow run ids and the settings in force (an out-of-memory retry changes the micro batch)
     round-<i>/       last.ckpt (full state every N optimizer steps), best.ckpt (best validation weights),
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -30,6 +32,7 @@ from pipeline.core.atomic import atomic_file, write_json
 from pipeline.core.errors import PipelineError
 
 ROOT = Path(".cache/train")
+PROJECT = Path(__file__).resolve().parents[2]  # the checkout holding dvc.yaml and the pipeline package
 CONSOLIDATED = "consolidated.pt"  # the full weights merged from a DeepSpeed checkpoint's ZeRO shards
 
 # Expected when resuming: the round folder holds the checkpoints being resumed, and the train loader resumes
@@ -172,14 +175,28 @@ class ResumeDir:
 
     @rank_zero_only
     def clear(self) -> None:
-        """The run finished and its model is saved: no checkpoint of this or any earlier run is needed."""
-        shutil.rmtree(self.root, ignore_errors=True)
+        """The run finished and its model is saved: its checkpoints go (another run's, say a sweep trial
+        beside it, stay), and .cache/train too once nothing is left in it."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()
 
 
 def resume_key(cfg: DictConfig, plan: dict) -> str:
-    """A hash of everything the fit depends on: params, plan, processed data and pretrained weights."""
+    """A hash of everything the fit depends on: params, plan, processed data, pretrained weights and the
+    train stage's code (train_code)."""
     digest = hashlib.sha256(json.dumps([OmegaConf.to_container(cfg, resolve=True), plan["settings"]],
                                        sort_keys=True).encode())
     for path in [*sorted(paths.DATASET.glob("*/state.json")), paths.LABELS, *sorted(paths.PRETRAINED.glob("*.json"))]:
         digest.update(path.read_bytes())
+    for path in train_code(PROJECT):
+        digest.update(str(path.relative_to(PROJECT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def train_code(project: Path) -> list[Path]:
+    """The Python files of the code paths dvc.yaml lists as the train stage's deps (the same that make DVC
+    re-run it), in a fixed order."""
+    deps = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]["train"]["deps"]
+    code = [project / dep for dep in deps if dep.startswith("pipeline/")]
+    return sorted(file for path in code for file in ([path] if path.is_file() else path.rglob("*.py")))

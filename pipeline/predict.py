@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.config.params import PARAMS_FILE, load_params
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.core.redact import redact
-from pipeline.data.normalise import BadText
+from pipeline.data.normalise import BadText, request_texts
 from pipeline.serving.inference import load_registered, predict_folder
 from pipeline.serving.text_classifier import TextClassifier
 from pipeline.tracking.store import tracking_uri
@@ -102,11 +102,11 @@ def main() -> None:
     args = parser.parse_args()
     texts = read_texts(args)
     try:
-        predicted = predict(args.model, texts, args.trust_remote_code)
+        request_texts(texts)  # before any model is loaded
     except BadText as err:
         raise PipelineError("predict-bad-text", str(err), args.input or "command line",
                             "give every text some words (rows of --input count from 1 after the header)") from None
-    for text, row in zip(texts, predicted.to_dict("records")):
+    for text, row in zip(texts, predict(args.model, texts, args.trust_remote_code).to_dict("records")):
         print(json.dumps({"text": text[:80], **{k: (round(v, 6) if isinstance(v, float) else v)
                                                 for k, v in row.items()}}))
 

@@ -22,8 +22,10 @@ from pipeline.config.compose import compose_config
 from pipeline.core.errors import PipelineError
 from pipeline.training.strategy import check_launcher
 
-# 160 training rows / global batch 8 = 20 optimizer steps per epoch; no dropout, so only float sums differ.
-TINY = ["gpu=cpu", "model=tiny", "data=csv", "data.path=data.csv", "model.max_seq_len=64", "train.max_epochs=5",
+# 160 training rows / global batch 8 = 20 optimizer steps per epoch (the file's split column fixes the sizes: a
+# last short batch would be padded for the second process); no dropout, so only float sums differ.
+TINY = ["gpu=cpu", "model=tiny", "data=csv", "data.path=data.csv", "data.split_column=split", "model.max_seq_len=64",
+        "train.max_epochs=5",
         "train.global_batch_size=8", "eval.gate.threshold=0", "+model.arch.config.hidden_dropout_prob=0.0",
         "+model.arch.config.attention_probs_dropout_prob=0.0"]
 DDP = ["strategy=ddp", "strategy.devices=2"]
@@ -59,7 +61,9 @@ def train_subprocess(*launcher: str) -> tuple[dict, dict]:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, small_frame):
     path = tmp_path_factory.mktemp("ddp")
-    small_frame.to_csv(path / "data.csv", index=False)
+    place = small_frame.groupby("label").cumcount()  # 40 rows a class: 32 train, 4 validation, 4 test
+    splits = place.map(lambda i: "train" if i < 32 else "validation" if i < 36 else "test")
+    small_frame.assign(split=splits).to_csv(path / "data.csv", index=False)
     (path / "conf").symlink_to(ROOT / "conf")
     return path
 

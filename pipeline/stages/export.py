@@ -9,8 +9,9 @@ alias `challenger`, and `champion` moves to it only if it earned it
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
-import numpy as np
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 from transformers import AutoTokenizer
 
@@ -35,11 +36,10 @@ MODEL_FILES = ("config.json", "model.safetensors")
 PARITY_EXAMPLES = 32  # validation texts (never test) on which ONNX Runtime must match PyTorch
 
 
-def export(cfg: DictConfig, training: dict, compared: np.ndarray | None) -> tuple[dict, dict]:
+def export(cfg: DictConfig, training: dict, metrics: dict, client: MlflowClient) -> tuple[dict, dict]:
     """Write models/export (weights, tokenizer, labels, ONNX, int8 ONNX if accepted, model card); return the
-    ONNX parity check and the int8 check (or why none was made). `compared` marks the test rows the champion
-    is compared on."""
-    metrics, stats = read_json(paths.METRICS), read_json(paths.DATA_STATS)
+    ONNX parity check and the int8 check (or why none was made). `metrics` is evaluate's metrics.json."""
+    stats = read_json(paths.DATA_STATS)
     plan = read_yaml(paths.TRAINED_PLAN)
     trust = cfg.model.trust_remote_code
     tokenizer = load_pretrained(AutoTokenizer, paths.TOKENIZER, trust)
@@ -52,28 +52,35 @@ def export(cfg: DictConfig, training: dict, compared: np.ndarray | None) -> tupl
         onnx_check = export_onnx(paths.TRAINED, tokenizer, out / "model.onnx", split_texts("validation")[:PARITY_EXAMPLES],
                                  trust)
         write_json(out / "onnx_check.json", onnx_check)
-        int8 = quantization.skipped(cfg.export) or quantization.check_int8(
-            out, split_examples("validation"), split_examples("test"), cfg.export.max_quantization_drop, compared)
+        int8 = quantization.skipped(cfg.export) or check_int8(cfg, out, metrics, client)
         write_json(out / "quantization.json", int8)
         write_text(out / "README.md", model_card(cfg, metrics, stats, plan, onnx_check, read_csv(paths.PER_CLASS),
                                                  training["mlflow_run_id"], int8))
     return onnx_check, int8
 
 
+def check_int8(cfg: DictConfig, folder: Path, metrics: dict, client: MlflowClient) -> dict:
+    """The int8 check of folder/model.onnx, with int8's F1 on the test rows evaluate compared the champion on."""
+    test = split_examples("test")
+    compared = compared_rows(client, model_name(cfg.registry, cfg.data), metrics, test[0])
+    return quantization.check_int8(folder, split_examples("validation"), test, cfg.export.max_quantization_drop,
+                                   compared)
+
+
 def main() -> None:
     cfg = load_params("seed", "model", "data", "train", "eval", "export", "tracking", "registry")
     training = training_summary()
     mlflow = training_client(cfg.tracking, training)  # it answers, before any work
-    name, metrics = model_name(cfg.registry, cfg.data), read_json(paths.METRICS)
-    onnx_check, int8 = export(cfg, training, compared_rows(mlflow, name, metrics, split_texts("test")))
+    metrics = read_json(paths.METRICS)
+    onnx_check, int8 = export(cfg, training, metrics, mlflow)
     print(f"export: model, tokenizer, ONNX (max |logit diff| {onnx_check['max_abs_logit_diff']:.1e}) and "
           f"model card in {paths.EXPORT}/")
     log_evaluation(mlflow, training["mlflow_run_id"],
                    {f"int8/{key}": float(value) for key, value in int8.items() if not isinstance(value, str)},
                    {}, {"quantization.json": int8})
     print(f"export: {quantization.describe(int8)}")
-    decision = release(mlflow, name, paths.EXPORT, training, metrics, read_json(paths.LABELS), cfg.export.serve_with,
-                       cfg.registry.min_compared_rows)
+    decision = release(mlflow, model_name(cfg.registry, cfg.data), paths.EXPORT, training, metrics,
+                       read_json(paths.LABELS), cfg.export.serve_with, cfg.registry.min_compared_rows)
     write_json(paths.REGISTRY, decision)
     print(f"export: {describe(decision)}")
     gate.enforce(training["gate"], cfg.eval.fail_on_gate, str(paths.EXPORT))

@@ -10,7 +10,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stages call `python`: make it the virtual environment's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install run test test-fast lock
+.PHONY: install run test test-fast lock browser
 
 install: $(VENV)/.installed
 
@@ -27,12 +27,18 @@ run: install
 # core busy, so a second worker puts a 2-core machine's other core to work.
 PYTEST := $(PY) -m pytest -n 2 --dist loadfile
 
-test: install
+test: install browser
 	$(PYTEST)
 
 # The inner loop: every test but the slow ones (a few minutes each); CI runs `make test`.
-test-fast: install
+test-fast: install browser
 	$(PYTEST) -m "not slow"
+
+# Headless Chromium for the test that opens MLflow's UI (Debian's package; apt needs root, else sudo).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium \
+		|| ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
 # Re-resolve requirements.lock after editing pyproject.toml (torch stays pinned there).
 lock: install

@@ -14,6 +14,7 @@ the ONNX parity check, champion scoring and the served model all go through `log
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +35,7 @@ NO_LIMIT = 1_000_000  # transformers' model_max_length for "no limit" is 1e30
 Forward = Callable[[Batch], np.ndarray]  # a batch -> its logits
 BACKENDS = ("onnx", "pytorch")
 CALIBRATION_FILE = "calibration.json"  # {"temperature": T}: probabilities are softmax(logits / T)
+THREADS_ENV = "TEXT_CLASSIFIER_THREADS"  # ONNX Runtime intra-op threads per loaded model (0: its own choice)
 
 
 def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:
@@ -135,8 +137,12 @@ def tokenizer_encode(folder: Path | str) -> Encode:
 
 
 def onnx_session(onnx_path: Path | str, options=None):
+    """An ONNX Runtime CPU session; without `options`, with the intra-op threads `THREADS_ENV` asks for."""
     import onnxruntime as ort
 
+    if options is None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(os.environ.get(THREADS_ENV, "0"))
     return ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

@@ -63,13 +63,6 @@ def save_packaged_minilm(folder: Path, labels: list[str]) -> PreTrainedTokenizer
     return tokenizer
 
 
-def ort_session(onnx_path: Path, threads: int) -> ort.InferenceSession:
-    """The served model's ONNX Runtime session (text_classifier.onnx_session) with `threads` intra-op threads."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return onnx_session(onnx_path, options)
-
-
 def fixed_length_batch(tokenizer: PreTrainedTokenizerBase, texts: list[str], names: list[str]) -> dict:
     """`texts` tokenized to exactly SEQ_LEN tokens, as int64 arrays for the inputs the graph declares."""
     encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=SEQ_LEN, return_tensors="np")
@@ -120,7 +113,7 @@ def main() -> None:
         tokenizer = (load_pretrained(AutoTokenizer, folder) if args.model else save_packaged_minilm(folder, labels))
         tokenizer.model_max_length = SEQ_LEN  # the parity check cuts texts where the timed batches do
         check = export_onnx(folder, tokenizer, Path(tmp) / "model.onnx", texts[:PARITY_TEXTS])
-        session = ort_session(Path(tmp) / "model.onnx", args.threads)
+        session = onnx_session(Path(tmp) / "model.onnx", args.threads)
         model = load_model(folder)
         names = [arg.name for arg in session.get_inputs()]
         print(f"## ONNX Runtime vs PyTorch eager (CPU)\n\n{machine(args.threads)}\n\n"

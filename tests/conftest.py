@@ -215,6 +215,7 @@ def card_example(labels: list[str]) -> dict:
             for i, label in enumerate(labels)]  # as export reads reports/per_class.csv
     int8 = {"accepted": True, "reduce_range": True, "validation/f1_macro_fp32": 0.9, "validation/f1_macro_int8": 0.895,
             "f1_drop": 0.005, "max_drop": 0.01, "test/f1_macro_fp32": 0.912, "test/f1_macro_int8": 0.91,
-            "size_mb_fp32": 90.9, "size_mb_int8": 23.1, "latency_ms_batch1_fp32": 15.2, "latency_ms_batch1_int8": 9.1}
+            "size_mb_fp32": 90.9, "size_mb_int8": 23.1, "latency_ms_batch1_fp32": 15.2, "latency_ms_batch1_int8": 9.1,
+            "latency_threads": 1}
     return {"metrics": metrics, "stats": stats, "plan": plan, "onnx_check": onnx_check, "per_class": rows,
             "run_id": "0123abcd", "int8": int8}

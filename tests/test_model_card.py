@@ -37,7 +37,7 @@ def test_the_card_says_what_is_served_and_what_the_champion_was_compared_on(comp
     assert ("int8 (ONNX Runtime dynamic quantization, reduce_range=True): accepted: the registered model serves "
             "`model.int8.onnx`. Validation macro F1\n0.895 against fp32 ONNX's 0.9 (drop 0.005, allowed\n0.01); on the "
             "test split 0.91 against 0.912. Size\n23.1 MB against 90.9 MB; median batch-1 latency on the exporting "
-            "machine\n9.1 ms against 15.2 ms.") in card
+            "machine\n9.1 ms against 15.2 ms, 1 ONNX Runtime thread per request as served (TEXT_CLASSIFIER_THREADS=1).") in card
     assert "No champion was registered when this model was evaluated" in card
 
     example["metrics"].update({"champion/version": 4.0, "champion/rows_known": 1.0, "champion/compared_rows": 7.0,

@@ -18,7 +18,7 @@ from pipeline.evaluation.release import release
 from pipeline.serving.inference import load_folder, predicted_ids
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.serving.quantize import INT8_FILE, has_vnni
-from pipeline.serving.text_classifier import TextClassifier
+from pipeline.serving.text_classifier import THREADS_ENV, TextClassifier, onnx_session, serving_threads
 
 LABELS = ["business", "entertainment", "politics", "sport", "tech"]
 
@@ -42,7 +42,9 @@ def examples(frame, rows: slice) -> tuple[list[str], torch.Tensor]:
     return part["text"].tolist(), torch.tensor([LABELS.index(label) for label in part["label"]])
 
 
-def test_int8_is_decided_on_validation_scored_like_pytorch_and_kept_only_within_the_allowed_drop(exported, small_frame):
+def test_int8_is_decided_on_validation_scored_like_pytorch_and_kept_only_within_the_allowed_drop(exported, small_frame,
+                                                                                                  monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
     validation, test = examples(small_frame, slice(0, 60)), examples(small_frame, slice(60, 100))
     model, tokenizer = load_folder(exported)
     pytorch_val = macro_f1(predicted_ids(model, tokenizer, validation[0]), validation[1], len(LABELS))
@@ -61,10 +63,22 @@ def test_int8_is_decided_on_validation_scored_like_pytorch_and_kept_only_within_
                  zero_division=0), abs=1e-6)
     assert kept["size_mb_int8"] < kept["size_mb_fp32"] / 2  # int8 weights: about a quarter of fp32's
     assert kept["latency_ms_batch1_int8"] > 0 and kept["latency_ms_batch1_fp32"] > 0
+    assert kept["latency_threads"] == 1  # timed on the threads the served model runs on
 
     rejected = check_int8(exported, validation, test, max_drop=kept["f1_drop"] - 0.01)
     assert not rejected["accepted"] and not (exported / INT8_FILE).exists()
     assert "compared/test/f1_macro_int8" not in rejected  # no champion to compare with
+
+
+def test_the_served_model_runs_each_request_on_one_thread_unless_the_environment_says(exported, monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert serving_threads() == 1
+    assert onnx_session(exported / "model.onnx", serving_threads()).get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv(THREADS_ENV, "0")  # ONNX Runtime's own choice
+    assert serving_threads() == 0
+    monkeypatch.setenv(THREADS_ENV, "two")
+    with pytest.raises(ValueError, match=r"TEXT_CLASSIFIER_THREADS='two': set a whole number of threads"):
+        serving_threads()
 
 
 @pytest.mark.parametrize("export, reason", [({"quantize": "none", "serve_with": "onnx"}, "export.quantize=none"),

@@ -6,6 +6,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core.redact import redact
+from pipeline.serving.text_classifier import THREADS_ENV
 
 
 def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_check: dict, per_class: list[dict],
@@ -118,8 +119,14 @@ int8 (ONNX Runtime dynamic quantization, reduce_range={int8["reduce_range"]}): {
 {int8["validation/f1_macro_int8"]} against fp32 ONNX's {int8["validation/f1_macro_fp32"]} (drop {int8["f1_drop"]}, allowed
 {int8["max_drop"]}); on the test split {int8["test/f1_macro_int8"]} against {int8["test/f1_macro_fp32"]}. Size
 {int8["size_mb_int8"]} MB against {int8["size_mb_fp32"]} MB; median batch-1 latency on the exporting machine
-{int8["latency_ms_batch1_int8"]} ms against {int8["latency_ms_batch1_fp32"]} ms.
+{int8["latency_ms_batch1_int8"]} ms against {int8["latency_ms_batch1_fp32"]} ms, {_threads(int8["latency_threads"])}.
 """
+
+
+def _threads(count: int) -> str:
+    """The ONNX Runtime threads each request ran on when the latency was measured: the served model's."""
+    threads = "ONNX Runtime's own number of threads" if count == 0 else f"{count} ONNX Runtime thread{'s' * (count > 1)}"
+    return f"{threads} per request as served ({THREADS_ENV}={count})"
 
 
 def _interval(metrics: dict, rows: int) -> str:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from pipeline.evaluation.champion import COMPARED
 from pipeline.evaluation.metrics import macro_f1
 from pipeline.serving.quantize import INT8_FILE, has_vnni, quantize_int8
-from pipeline.serving.text_classifier import TextClassifier
+from pipeline.serving.text_classifier import TextClassifier, serving_threads
 
 LATENCY_TEXTS = 32  # validation texts timed one at a time (batch 1) for each model
 Examples = tuple[list[str], torch.Tensor]  # texts and their label ids
@@ -36,7 +36,8 @@ def check_int8(folder: Path, validation: Examples, test: Examples, max_drop: flo
     `compared` marks the test rows the champion is scored on (champion.unseen_rows), if there is one."""
     int8, reduce_range = folder / INT8_FILE, not has_vnni()
     quantize_int8(folder / "model.onnx", int8, reduce_range)
-    fp32_model, int8_model = TextClassifier(folder, "onnx"), TextClassifier(folder, "onnx", onnx_file=INT8_FILE)
+    threads = serving_threads()  # timed as the served model runs them
+    fp32_model, int8_model = (TextClassifier(folder, "onnx", onnx_file, threads) for onnx_file in ("model.onnx", INT8_FILE))
     classes = len(fp32_model.labels)
     fp32_val, int8_val = (macro_f1(_preds(model, validation[0]), validation[1], classes) for model in (fp32_model, int8_model))
     int8_test = _preds(int8_model, test[0])
@@ -48,7 +49,7 @@ def check_int8(folder: Path, validation: Examples, test: Examples, max_drop: flo
               "size_mb_fp32": round((folder / "model.onnx").stat().st_size / 1e6, 2),
               "size_mb_int8": round(int8.stat().st_size / 1e6, 2),
               **{f"latency_ms_batch1_{name}": _batch1_ms(model, validation[0][:LATENCY_TEXTS])
-                 for name, model in (("fp32", fp32_model), ("int8", int8_model))}}
+                 for name, model in (("fp32", fp32_model), ("int8", int8_model))}, "latency_threads": threads}
     if compared is not None and compared.any():
         keep = torch.from_numpy(compared)
         result[f"{COMPARED}_int8"] = macro_f1(int8_test[keep], test[1][keep], classes)

@@ -6,6 +6,9 @@ Input: a DataFrame with a `text` column (or a list of strings), each read as tra
 (HTML entities unescaped, whitespace collapsed). A null, non-string or empty text fails the request with
 INVALID_PARAMETER_VALUE (HTTP 400 from `mlflow models serve`) naming it. Output: one row per text, the
 predicted label, its probability, and every label's probability (`prob/<label>`).
+
+An ONNX model runs each request on TEXT_CLASSIFIER_THREADS intra-op threads (1 when unset: concurrent
+requests share the cores; 0 gives ONNX Runtime's own choice, every physical core for each request).
 """
 
 import mlflow
@@ -23,7 +26,8 @@ class ServedModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         config = context.model_config
         self.classifier = text_classifier.TextClassifier(context.artifacts["model"], config["backend"],
-                                                         config.get("onnx_file", "model.onnx"))
+                                                         config.get("onnx_file", "model.onnx"),
+                                                         text_classifier.serving_threads())
 
     def predict(self, context, model_input, params=None):
         texts = model_input["text"] if isinstance(model_input, pd.DataFrame) else model_input

@@ -35,7 +35,9 @@ NO_LIMIT = 1_000_000  # transformers' model_max_length for "no limit" is 1e30
 Forward = Callable[[Batch], np.ndarray]  # a batch -> its logits
 BACKENDS = ("onnx", "pytorch")
 CALIBRATION_FILE = "calibration.json"  # {"temperature": T}: probabilities are softmax(logits / T)
-THREADS_ENV = "TEXT_CLASSIFIER_THREADS"  # ONNX Runtime intra-op threads per loaded model (0: its own choice)
+THREADS_ENV = "TEXT_CLASSIFIER_THREADS"  # the served model's ONNX Runtime intra-op threads per request
+SERVING_THREADS = 1  # without THREADS_ENV: concurrent requests share the cores, each on one thread (on 2 cores,
+                     # 1.2-1.5x the requests/s of ONNX Runtime's own choice at 4 clients; docs/benchmarks.md)
 
 
 def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:
@@ -136,13 +138,21 @@ def tokenizer_encode(folder: Path | str) -> Encode:
     return encode
 
 
-def onnx_session(onnx_path: Path | str, options=None):
-    """An ONNX Runtime CPU session; without `options`, with the intra-op threads `THREADS_ENV` asks for."""
+def serving_threads() -> int:
+    """The served model's ONNX Runtime intra-op threads per request: THREADS_ENV, else SERVING_THREADS (0: ONNX
+    Runtime's own choice, every physical core for each request)."""
+    value = os.environ.get(THREADS_ENV, str(SERVING_THREADS))
+    if not value.strip().isdigit():
+        raise ValueError(f"{THREADS_ENV}={value!r}: set a whole number of threads (0: ONNX Runtime's own choice)")
+    return int(value)
+
+
+def onnx_session(onnx_path: Path | str, threads: int = 0):
+    """An ONNX Runtime CPU session with `threads` intra-op threads (0: ONNX Runtime's own choice)."""
     import onnxruntime as ort
 
-    if options is None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(os.environ.get(THREADS_ENV, "0"))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
     return ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
@@ -173,9 +183,10 @@ def torch_forward(model, device="cpu") -> Forward:
 
 
 class TextClassifier:
-    """An exported folder (model.onnx or model.safetensors, config.json, the tokenizer) ready to predict."""
+    """An exported folder (model.onnx or model.safetensors, config.json, the tokenizer) ready to predict; an ONNX
+    model on `threads` intra-op threads (0: ONNX Runtime's own choice)."""
 
-    def __init__(self, folder: Path | str, backend: str = "onnx", onnx_file: str = "model.onnx"):
+    def __init__(self, folder: Path | str, backend: str = "onnx", onnx_file: str = "model.onnx", threads: int = 0):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         folder = Path(folder)
@@ -184,7 +195,7 @@ class TextClassifier:
         self.labels = [names.get(str(i), f"LABEL_{i}") for i in range(len(names) or config.get("num_labels", 2))]
         self.encode = tokenizer_encode(folder)
         self.temperature = saved_temperature(folder)
-        self.forward = onnx_forward(onnx_session(folder / onnx_file)) if backend == "onnx" else \
+        self.forward = onnx_forward(onnx_session(folder / onnx_file, threads)) if backend == "onnx" else \
             torch_forward(_load_torch(folder))
 
     def logits(self, texts: list[str]) -> np.ndarray:

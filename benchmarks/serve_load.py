@@ -95,7 +95,8 @@ BATCH1 = """import json, statistics, sys, time
 sys.path.insert(0, sys.argv[1] + "/code")
 import text_classifier
 config = json.load(open(sys.argv[2]))
-model = text_classifier.TextClassifier(sys.argv[1] + "/artifacts/model", "onnx", config["onnx_file"])
+model = text_classifier.TextClassifier(sys.argv[1] + "/artifacts/model", "onnx", config["onnx_file"],
+                                       text_classifier.serving_threads())  # as served_model.py loads it
 texts = json.load(open(sys.argv[3]))
 times = []
 for rep in range(4):  # the first pass warms up

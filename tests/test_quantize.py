@@ -18,7 +18,7 @@ from pipeline.evaluation.release import release
 from pipeline.serving.inference import load_folder, predicted_ids
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.serving.quantize import INT8_FILE, has_vnni
-from pipeline.serving.text_classifier import THREADS_ENV, TextClassifier, onnx_session, serving_threads
+from pipeline.serving.text_classifier import SPINNING, THREADS_ENV, TextClassifier, onnx_session, serving_threads
 
 LABELS = ["business", "entertainment", "politics", "sport", "tech"]
 
@@ -63,19 +63,20 @@ def test_int8_is_decided_on_validation_scored_like_pytorch_and_kept_only_within_
                  zero_division=0), abs=1e-6)
     assert kept["size_mb_int8"] < kept["size_mb_fp32"] / 2  # int8 weights: about a quarter of fp32's
     assert kept["latency_ms_batch1_int8"] > 0 and kept["latency_ms_batch1_fp32"] > 0
-    assert kept["latency_threads"] == 1  # timed on the threads the served model runs on
+    assert kept["latency_threads"] == 0  # timed on the threads the served model runs on
 
     rejected = check_int8(exported, validation, test, max_drop=kept["f1_drop"] - 0.01)
     assert not rejected["accepted"] and not (exported / INT8_FILE).exists()
     assert "compared/test/f1_macro_int8" not in rejected  # no champion to compare with
 
 
-def test_the_served_model_runs_each_request_on_one_thread_unless_the_environment_says(exported, monkeypatch):
+def test_served_threads_are_onnx_runtimes_choice_unless_the_environment_says_and_never_spin(exported, monkeypatch):
     monkeypatch.delenv(THREADS_ENV, raising=False)
-    assert serving_threads() == 1
+    assert serving_threads() == 0  # ONNX Runtime's own choice
+    options = onnx_session(exported / "model.onnx", serving_threads()).get_session_options()
+    assert options.intra_op_num_threads == 0 and options.get_session_config_entry(SPINNING) == "0"
+    monkeypatch.setenv(THREADS_ENV, "1")
     assert onnx_session(exported / "model.onnx", serving_threads()).get_session_options().intra_op_num_threads == 1
-    monkeypatch.setenv(THREADS_ENV, "0")  # ONNX Runtime's own choice
-    assert serving_threads() == 0
     monkeypatch.setenv(THREADS_ENV, "two")
     with pytest.raises(ValueError, match=r"TEXT_CLASSIFIER_THREADS='two': set a whole number of threads"):
         serving_threads()

@@ -7,8 +7,8 @@ Input: a DataFrame with a `text` column (or a list of strings), each read as tra
 INVALID_PARAMETER_VALUE (HTTP 400 from `mlflow models serve`) naming it. Output: one row per text, the
 predicted label, its probability, and every label's probability (`prob/<label>`).
 
-An ONNX model runs each request on TEXT_CLASSIFIER_THREADS intra-op threads (1 when unset: concurrent
-requests share the cores; 0 gives ONNX Runtime's own choice, every physical core for each request).
+An ONNX model runs each request on TEXT_CLASSIFIER_THREADS intra-op threads (unset or 0: ONNX Runtime's
+own choice, a thread per physical core), which sleep when they have no work.
 """
 
 import mlflow

@@ -36,8 +36,9 @@ Forward = Callable[[Batch], np.ndarray]  # a batch -> its logits
 BACKENDS = ("onnx", "pytorch")
 CALIBRATION_FILE = "calibration.json"  # {"temperature": T}: probabilities are softmax(logits / T)
 THREADS_ENV = "TEXT_CLASSIFIER_THREADS"  # the served model's ONNX Runtime intra-op threads per request
-SERVING_THREADS = 1  # without THREADS_ENV: concurrent requests share the cores, each on one thread (on 2 cores,
-                     # 1.2-1.5x the requests/s of ONNX Runtime's own choice at 4 clients; docs/benchmarks.md)
+SERVING_THREADS = 0  # without THREADS_ENV: ONNX Runtime's own choice, a thread per physical core
+SPINNING = "session.intra_op.allow_spinning"  # off: a thread with no work sleeps, leaving the cores to concurrent
+                                              # requests (on 2 cores, 1.15x the requests/s at 4 clients; docs/benchmarks.md)
 
 
 def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:
@@ -148,11 +149,13 @@ def serving_threads() -> int:
 
 
 def onnx_session(onnx_path: Path | str, threads: int = 0):
-    """An ONNX Runtime CPU session with `threads` intra-op threads (0: ONNX Runtime's own choice)."""
+    """An ONNX Runtime CPU session with `threads` intra-op threads (0: ONNX Runtime's own choice) that sleep
+    when they have no work."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry(SPINNING, "0")
     return ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

@@ -38,7 +38,7 @@ CALIBRATION_FILE = "calibration.json"  # {"temperature": T}: probabilities are s
 THREADS_ENV = "TEXT_CLASSIFIER_THREADS"  # the served model's ONNX Runtime intra-op threads per request
 SERVING_THREADS = 0  # without THREADS_ENV: ONNX Runtime's own choice, a thread per physical core
 SPINNING = "session.intra_op.allow_spinning"  # off: a thread with no work sleeps, leaving the cores to concurrent
-                                              # requests (on 2 cores, 1.15x the requests/s at 4 clients; docs/benchmarks.md)
+                                              # requests (on 2 cores, 1.1-1.3x the requests/s at 4 clients; docs/benchmarks.md)
 
 
 def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:

@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (mlflow models serve --workers)")
-    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads per worker "
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads per request "
                                                      "(TEXT_CLASSIFIER_THREADS; default: the served code's own)")
     args = parser.parse_args()
     project = args.project.resolve()
@@ -166,7 +166,7 @@ def main() -> None:
     threads = args.threads if args.threads is not None else "default"
     print(f"## Serving the champion over HTTP: a bounded load test (CPU)\n\n`{uri}` from {project}; a fresh "
           f"virtual environment with only the model's requirements ({', '.join(packages)}); `mlflow models serve "
-          f"--env-manager local --workers {args.workers}` on 127.0.0.1, ONNX Runtime threads per worker: {threads}."
+          f"--env-manager local --workers {args.workers}` on 127.0.0.1, ONNX Runtime threads per request: {threads}."
           f"\n\n/health: {health}\n\nRequest: "
           f"`{{\"dataframe_split\": {{\"columns\": [\"text\"], \"data\": [[\"{example}\"]]}}}}`\n\n"
           f"Response: `{json.dumps(response)}`\n\nThe served model's own batch-1 latency, same environment and "
@@ -180,6 +180,7 @@ def main() -> None:
         print(f"| {args.workers} | {threads} | {clients} | {args.texts_per_request} | {args.seconds:.0f} | "
               f"{len(latencies)} | {failures} | {len(latencies) / args.seconds:.1f} | {p50:.1f} | {p99:.1f} | "
               f"{p50 / own_ms:.2f}x |")
+
 
 if __name__ == "__main__":
     main()

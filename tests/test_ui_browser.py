@@ -5,7 +5,6 @@ import re
 import shutil
 import subprocess
 
-import pytest
 from mlflow import MlflowClient
 
 from conftest import running_mlflow_server

@@ -55,7 +55,8 @@ def data_overrides(name: str, csv_dir: Path) -> list[str]:
         raise SystemExit(f"{path}: no such file; build it with benchmarks/real_sets.py")
     header = path.open(encoding="utf-8").readline().strip().split(",")
     split = ["data.split_column=split"] if "split" in header else []
-    return ["data=csv", f"data.path={path}", "data.text_column=text", "data.label_column=label", *split]
+    pair = ["data.text_pair_column=text_pair"] if "text_pair" in header else []
+    return ["data=csv", f"data.path={path}", "data.text_column=text", "data.label_column=label", *split, *pair]
 
 
 def run_pipeline(clone: Path, overrides: list[str], stages: list[str]) -> dict:
@@ -82,9 +83,11 @@ def class_cell(recalled: int, support: int, f1: float) -> str:
     return f"{recalled}/{support} f1 {f1:.3f}"
 
 
-def split_of(clone: Path, name: str) -> tuple[list[str], list[int]]:
+def split_of(clone: Path, name: str) -> tuple[list, list[int]]:
+    """A processed split's texts (text, text_pair for pairs) and label ids."""
     data = load_from_disk(str(clone / "data/processed/dataset" / name))
-    return list(data["text"]), list(data["labels"])
+    texts = list(zip(data["text"], data["text_pair"])) if "text_pair" in data.column_names else list(data["text"])
+    return texts, list(data["labels"])
 
 
 def run_loop(clone: Path, seed: int) -> dict:
@@ -101,8 +104,9 @@ def run_loop(clone: Path, seed: int) -> dict:
         index = torch.randperm(len(texts), generator=order).tolist() if shuffle else list(range(len(texts)))
         for start in range(0, len(index), BATCH):
             chosen = index[start:start + BATCH]
-            encoded = tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=MAX_LEN,
-                                return_tensors="pt")
+            batch = [texts[i] for i in chosen]
+            sides = [list(side) for side in zip(*batch)] if isinstance(batch[0], tuple) else [batch]  # (text, text_pair)
+            encoded = tokenizer(*sides, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt")
             yield encoded, torch.tensor([targets[i] for i in chosen])
 
     steps = -(-len(train_texts) // BATCH) * EPOCHS

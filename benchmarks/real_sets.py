@@ -124,6 +124,14 @@ NG_DIRS = {  # split name -> directory (11,314 / 7,532 files)
 }
 NG_N = {"train": 1800, "test": 1200}  # stratified subsamples (60/40, as the source split)
 
+# 9. Microsoft Research Paraphrase Corpus (Dolan & Brockett 2005): sentence pairs, paraphrase or not; the
+#    source's own train (4,080 pairs in this copy) and test (1,725) files, tab-separated, CRLF line ends.
+MRPC_REPO = "Pzeyang/Paraphrase_Identification"
+MRPC_MIRROR = "Pzeyang+Paraphrase_Identification/repo"
+MRPC_COMMIT = "dc1755eb1a4755ca310f97209391f1f5c06e2fd1"
+MRPC_FILES = {"train": "msr_paraphrase_train.txt", "test": "msr_paraphrase_test.txt"}
+MRPC_LABELS = {"0": "not_paraphrase", "1": "paraphrase"}
+
 
 # --------------------------------------------------------------------------
 def git_show(mirror: str, commit: str, path: str) -> bytes:
@@ -195,6 +203,8 @@ EXPECTED_SHA256: dict[str, str] = {
     "moon-hotel+BertWithPretrained:data/SingleSentenceClassification/toutiao_test.txt": "a9146a21504f64da9712939b54d9727e1efe50f9d8ffb2a0e28dee12b8b960e6",
     "YunomiXavia+20news-bydate:20news-bydate/20news-bydate-train/": "0ef6d4fb7132de1bdf3f5c95fdec045f11ff6faad838f7a077ae24b675b8a422",
     "YunomiXavia+20news-bydate:20news-bydate/20news-bydate-test/": "363cd343ed69e91c5d893d51b12fb521c9d1b7cc74158d34daf0a723bdf82e5e",
+    "Pzeyang+Paraphrase_Identification:msr_paraphrase_train.txt": "8ce2b3a2f391f24534f38242d429510f8837eb4d3c4f4e8ff7b56d3678b4bb5c",
+    "Pzeyang+Paraphrase_Identification:msr_paraphrase_test.txt": "51a1f197d8786712d2f0d97700f5be653b7488a96cde00e158159350d23e3d90",
 }
 
 
@@ -325,6 +335,19 @@ def build_long_english() -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def build_mrpc() -> pd.DataFrame:
+    """Columns text, text_pair, label, split: the pair's two sentences, as in the source."""
+    rows = []
+    for split, path in MRPC_FILES.items():
+        lines = read_source(MRPC_MIRROR, MRPC_COMMIT, path).decode("utf-8-sig").split("\n")
+        assert lines[0].rstrip("\r").split("\t") == ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"], lines[0]
+        for line in lines[1:]:
+            if line.strip():
+                quality, _, _, first, second = line.rstrip("\r").split("\t")
+                rows.append((first, second, MRPC_LABELS[quality], split))
+    return pd.DataFrame(rows, columns=["text", "text_pair", "label", "split"])
+
+
 BUILDERS = {
     "trec": build_trec,
     "sms_spam": build_sms,
@@ -334,6 +357,7 @@ BUILDERS = {
     "chinese_short": build_chinese_short,
     "chinese_headlines": build_chinese_headlines,
     "long_english": build_long_english,
+    "mrpc": build_mrpc,
 }
 
 

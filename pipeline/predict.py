@@ -4,6 +4,9 @@ MODEL is an exported folder (models/export), its ONNX file (models/export/model.
 MLflow model URI such as models:/text-classifier-bbc_news@champion (read from the tracking store in
 params.yaml, or MLFLOW_TRACKING_URI). Prints one JSON line per text:
 the label, its probability and every label's probability.
+
+A model trained on pairs of texts takes each text's pair: `MODEL "text" --pair "its pair" ...` (one --pair
+per text, in order) or `--input file.csv --text-pair-column COLUMN`.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from pipeline.config.params import PARAMS_FILE, load_params
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.core.redact import redact
 from pipeline.data.normalise import BadText, request_texts
+from pipeline.data.pairs import text_fields
 from pipeline.serving.inference import load_registered, predict_folder
 from pipeline.serving.text_classifier import TextClassifier
 from pipeline.tracking.store import tracking_uri
 
 
-def predict(model: str, texts: list[str], trust_remote_code: bool = False) -> pd.DataFrame:
+def predict(model: str, texts: list, trust_remote_code: bool = False) -> pd.DataFrame:
     """Predictions from whichever kind of model `model` names (a folder's own code runs only if trusted)."""
     if model.startswith(("models:/", "runs:/")):
         import mlflow
@@ -52,18 +56,24 @@ def predict(model: str, texts: list[str], trust_remote_code: bool = False) -> pd
                         "give an exported folder (models/export), its model.onnx, or an MLflow URI like models:/NAME@champion")
 
 
-def read_texts(args: argparse.Namespace) -> list[str]:
+def read_texts(args: argparse.Namespace) -> list:
+    """The texts to classify: strings, or (text, text_pair) where pairs are given."""
     if args.input is None:
         if not args.texts:
             raise PipelineError("predict-no-text", "no text to classify", "command line", 'pass "some text" or --input file.csv')
-        return args.texts
+        if args.pair and len(args.pair) != len(args.texts):
+            raise PipelineError("predict-no-text", f"{len(args.texts)} text(s) but {len(args.pair)} --pair", "command line",
+                                "give one --pair per text, in the texts' order")
+        return list(zip(args.texts, args.pair)) if args.pair else args.texts
     frame = read_csv(Path(args.input))
-    if args.text_column not in frame.columns:
-        raise PipelineError("predict-column-missing", f"column '{args.text_column}' not found (columns: {', '.join(frame.columns)})",
-                            args.input, "pass --text-column <one of those columns>")
+    for column, option in ((args.text_column, "--text-column"), (args.text_pair_column, "--text-pair-column")):
+        if column is not None and column not in frame.columns:
+            raise PipelineError("predict-column-missing", f"column '{column}' not found (columns: {', '.join(frame.columns)})",
+                                args.input, f"pass {option} <one of those columns>")
     if frame.empty:
         raise PipelineError("predict-no-text", "the file has a header but no rows", args.input, "add one text per row")
-    return frame[args.text_column].tolist()
+    texts = frame[args.text_column].tolist()
+    return list(zip(texts, frame[args.text_pair_column].tolist())) if args.text_pair_column else texts
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -97,18 +107,22 @@ def main() -> None:
     parser.add_argument("texts", nargs="*")
     parser.add_argument("--input", help="CSV file with the texts")
     parser.add_argument("--text-column", default="text")
+    parser.add_argument("--pair", action="append", default=[], help="the pair of each text, for a model of pairs")
+    parser.add_argument("--text-pair-column", help="the --input column of each text's pair, for a model of pairs")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let a model folder that ships its own Python code run it (read that code first)")
     args = parser.parse_args()
     texts = read_texts(args)
     try:
-        request_texts(texts)  # before any model is loaded
+        request_texts(texts, pairs=bool(texts) and isinstance(texts[0], tuple))  # before any model is loaded
+        predictions = predict(args.model, texts, args.trust_remote_code)
     except BadText as err:
         raise PipelineError("predict-bad-text", str(err), args.input or "command line",
-                            "give every text some words (rows of --input count from 1 after the header)") from None
-    for text, row in zip(texts, predict(args.model, texts, args.trust_remote_code).to_dict("records")):
-        print(json.dumps({"text": text[:80], **{k: (round(v, 6) if isinstance(v, float) else v)
-                                                for k, v in row.items()}}))
+                            "give every text some words (rows of --input count from 1 after the header), and a "
+                            "model of pairs each text's pair") from None
+    for text, row in zip(texts, predictions.to_dict("records")):
+        shown = {name: value[:80] for name, value in text_fields(text).items()}
+        print(json.dumps({**shown, **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}}))
 
 
 if __name__ == "__main__":

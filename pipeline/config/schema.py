@@ -103,6 +103,7 @@ class Data:
     val_size: float = rule(gt=0, lt=1)
     test_size: float = rule(gt=0, lt=1)
     split_column: Optional[str] = None                          # files
+    text_pair_column: Optional[str] = None                      # pairs of texts: the second text's column
     encoding: Optional[str] = None                              # csv, jsonl, folder, packaged
     fallback_encoding: Optional[str] = None                     # folder, packaged: for files not in `encoding`
     config_name: Optional[str] = None                           # hf

@@ -47,9 +47,14 @@ ERRORS = {
                       "of mixed encodings `-S data.fallback_encoding=cp1252`, or save the file as UTF-8."),
     "data-malformed": ("A CSV row, JSON line or parquet file cannot be parsed; the message gives the line.",
                        "Fix that line: quote CSV fields that hold commas or newlines; one JSON object per line."),
-    "data-column-missing": ("The text, label or split column named in `data.*_column` is not in the file.",
-                            "Set `data.text_column` / `data.label_column` / `data.split_column` to a listed column."),
-    "data-incomplete-rows": ("Some rows have an empty text or no label; the message lists their lines.",
+    "data-column-missing": ("The text, pair text, label or split column named in `data.*_column` is not in the file.",
+                            "Set `data.text_column` / `data.text_pair_column` / `data.label_column` / "
+                            "`data.split_column` to a listed column."),
+    "data-pairs-unsupported": ("Pairs of texts (`data.text_pair_column`) with a setting that reads one text: a model "
+                               "trained from scratch (tiny, lstm) or `data.long_text` other than truncate.",
+                               "Use a pretrained encoder (model=minilm, the default, or bert, roberta, ...) and "
+                               "`data.long_text=truncate` (a pair is cut longer text first)."),
+    "data-incomplete-rows": ("Some rows have an empty text (or pair text) or no label; the message lists their lines.",
                              "Fill in or delete those rows, or `-S data.drop_incomplete=true` to drop them."),
     "data-no-rows": ("No usable rows are left after cleaning.", "Check the columns and the file's content."),
     "data-single-class": ("The label column has one class; a classifier needs at least two.",
@@ -161,16 +166,19 @@ ERRORS = {
                        "Read the trials' errors above; add trials or let the pruner start later (`sweep.pruner`)."),
     # predict
     "predict-bad-text": ("A text to classify is empty once HTML entities and whitespace are read (or null): the "
-                         "model never saw such a text, and a label for it would mean nothing.",
-                         "Leave such texts out, or give them some words."),
+                         "model never saw such a text, and a label for it would mean nothing. Or a single text "
+                         "for a model of pairs of texts, or a pair for a model of single texts.",
+                         "Leave such texts out, or give them some words; give a model of pairs each text's pair "
+                         "(`--pair`, `--text-pair-column`), and a model of single texts none."),
     "predict-model-missing": ("`pipeline.predict` got no exported folder, ONNX file (with its tokenizer) or MLflow "
                               "model URI, or a folder that holds no model.",
                               "Give models/export, models/export/model.onnx or models:/NAME@champion."),
     "predict-no-text": ("`pipeline.predict` got no text to classify (no text argument, or an --input file without "
-                        "rows).", 'Pass "some text", or an `--input` CSV with a header row and one text per row.'),
+                        "rows), or not one --pair per text.", 'Pass "some text" (and one `--pair` per text for a model '
+                        'of pairs), or an `--input` CSV with a header row and one text per row.'),
     "predict-input-unreadable": ("The --input file is missing, not UTF-8, or not a well-formed CSV.",
                                  "Fix the path, save the file as UTF-8, or quote fields that hold commas or newlines."),
-    "predict-column-missing": ("The --input CSV has no column named by --text-column.",
+    "predict-column-missing": ("The --input CSV has no column named by --text-column (or --text-pair-column).",
                                "Pass `--text-column` with one of the listed columns."),
 }
 

@@ -1,12 +1,12 @@
 """Clean labelled text: unescape HTML, normalise whitespace and labels, drop incomplete rows, duplicates
-and texts repeated across splits."""
+and texts repeated across splits. With pairs of texts, an example is its pair: both texts are cleaned alike."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from pipeline.core.errors import warn
-from pipeline.data.normalise import normalise_text
+from pipeline.data.normalise import PAIR, normalise_text
 
 # A text in several splits of a split column is kept in the first of these: train wins, so nothing the
 # model trains on is scored; test, the fixed benchmark, wins over validation.
@@ -14,8 +14,9 @@ SPLIT_PRIORITY = {"train": 0, "test": 1, "validation": 2}
 
 
 def incomplete(frame: pd.DataFrame) -> pd.Series:
-    """Rows whose text is empty once normalised, or whose label is empty."""
-    return frame["text"].map(_blank) | (frame["label"].str.strip() == "")
+    """Rows whose text (or pair text) is empty once normalised, or whose label is empty."""
+    empty = frame["text"].map(_blank) | (frame["label"].str.strip() == "")
+    return empty | frame[PAIR].map(_blank) if PAIR in frame else empty
 
 
 def _blank(text: str) -> bool:
@@ -28,11 +29,13 @@ def clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Return the cleaned frame and counts of what was dropped and why."""
     rows_in = len(frame)
     frame = frame.assign(text=frame["text"].map(normalise_text), label=frame["label"].str.strip())
+    if PAIR in frame:
+        frame[PAIR] = frame[PAIR].map(normalise_text)
     dropped_incomplete = incomplete(frame)
     frame = frame[~dropped_incomplete]
-    duplicated = frame.duplicated()  # same text and label (and split)
+    duplicated = frame.duplicated()  # same text (and pair text) and label (and split)
     frame = frame[~duplicated]
-    conflicting = frame.groupby("text")["label"].transform("nunique") > 1
+    conflicting = frame.groupby(text_columns(frame))["label"].transform("nunique") > 1
     frame = frame[~conflicting]
     overlap = _split_overlap(frame)
     frame = frame[~overlap].reset_index(drop=True)
@@ -54,4 +57,9 @@ def _split_overlap(frame: pd.DataFrame) -> pd.Series:
     if "split" not in frame.columns:
         return pd.Series(False, index=frame.index)
     rank = frame["split"].map(SPLIT_PRIORITY)
-    return rank > rank.groupby(frame["text"]).transform("min")
+    return rank > rank.groupby([frame[column] for column in text_columns(frame)]).transform("min")
+
+
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """What one example reads: its text, and its pair text where the data has pairs."""
+    return ["text", PAIR] if PAIR in frame else ["text"]

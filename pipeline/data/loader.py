@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from pipeline.core import paths
+from pipeline.data.normalise import PAIR
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -24,15 +25,21 @@ def load_processed() -> tuple[DatasetDict, PreTrainedTokenizerBase]:
     return dataset, AutoTokenizer.from_pretrained(paths.TOKENIZER)
 
 
-def split_texts(split: str) -> list[str]:
-    """The raw texts of one processed split (in dataset order)."""
-    return _texts(load_from_disk(str(paths.DATASET / split)))["text"][:]
+def split_texts(split: str) -> list:
+    """The raw texts of one processed split (in dataset order): strings, or (text, text_pair) for pairs."""
+    return _examples(_texts(load_from_disk(str(paths.DATASET / split))))
 
 
-def split_examples(split: str) -> tuple[list[str], torch.Tensor]:
-    """The raw texts of one processed split and their label ids (in dataset order)."""
+def split_examples(split: str) -> tuple[list, torch.Tensor]:
+    """The raw texts (split_texts) of one processed split and their label ids (in dataset order)."""
     data = _texts(load_from_disk(str(paths.DATASET / split)))
-    return data["text"][:], torch.tensor(data["labels"][:])  # a column read whole: per row is slow on large sets
+    return _examples(data), torch.tensor(data["labels"][:])
+
+
+def _examples(data: Dataset) -> list:
+    """Each row's text, or its (text, text_pair); columns read whole (per row is slow on large sets)."""
+    texts = data["text"][:]
+    return list(zip(texts, data[PAIR][:])) if PAIR in data.column_names else texts
 
 
 def _texts(data: Dataset) -> Dataset:

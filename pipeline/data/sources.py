@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from pipeline.core.errors import PipelineError
 from pipeline.data.clean import incomplete
+from pipeline.data.normalise import PAIR
 from pipeline.data.split import SPLIT_NAMES, canonical_splits, preview
 
 LEGACY_ENCODING = "cp1252"  # legacy Windows/Latin-1 text, common in older corpora: what errors suggest
@@ -42,8 +43,9 @@ def load_frame(data: DictConfig) -> pd.DataFrame:
     rows = np.flatnonzero(incomplete(frame))
     if len(rows) and not data.get("drop_incomplete"):
         have = "row has" if len(rows) == 1 else "rows have"
+        texts = "an empty text or pair text" if PAIR in frame else "an empty text"
         raise PipelineError(
-            "data-incomplete-rows", f"{len(rows)} {have} an empty text or no label ({_locate_rows(data, rows)})",
+            "data-incomplete-rows", f"{len(rows)} {have} {texts} or no label ({_locate_rows(data, rows)})",
             str(data.path), "fill in or remove those rows, or -S data.drop_incomplete=true to drop them")
     return frame
 
@@ -288,11 +290,13 @@ def _read_hf(data: DictConfig) -> pd.DataFrame:
 
 
 def select_columns(frame: pd.DataFrame, data: DictConfig, where: str, keep_split: bool = True) -> pd.DataFrame:
-    """Rename the configured columns to text/label(/split), as strings; missing values become ''.
+    """Rename the configured columns to text/label(/text_pair)(/split), as strings; missing values become ''.
 
     Split values become train/validation/test (their aliases are accepted).
     """
     columns = {"text": data.text_column, "label": data.label_column}
+    if data.get("text_pair_column"):
+        columns[PAIR] = data.text_pair_column
     if keep_split and data.get("split_column"):
         columns["split"] = data.split_column
     for role, name in columns.items():

@@ -1,6 +1,6 @@
 """Stable train/val/test split by hash buckets, or the split the data file already carries.
 
-A row's split is a pure function of its (normalised) text and the seed: the first 8 bytes of
+A row's split is a pure function of its (normalised) text (both texts of a pair) and the seed: the first 8 bytes of
 SHA-256(seed, text) place it in [0, 1); [0, test_size) is test, the next val_size validation, the rest
 train. Adding rows to a file never moves an existing row to another split, so a champion trained on the
 old file is never scored on a new test split full of its own training rows. Each class is bucketed on its
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import PipelineError
+from pipeline.data.normalise import PAIR
 
 SPLITS = ("train", "validation", "test")
 SPLIT_NAMES = {"train": "train", "training": "train",
@@ -128,7 +129,8 @@ def _check_enough(frame: pd.DataFrame, val_size: float, test_size: float, where:
 
 def _bucketed(frame: pd.DataFrame, shares: dict[str, float], seed: int) -> dict[str, pd.DataFrame]:
     """The rows in each split of `shares` (consecutive buckets of [0, 1) in that order), class by class."""
-    places = bucket(frame["text"].tolist(), seed)
+    texts = frame["text"] if PAIR not in frame else frame["text"] + "\0" + frame[PAIR]  # a pair: both its texts
+    places = bucket(texts.tolist(), seed)
     edges = np.cumsum(list(shares.values()))
     edges[-1] = 1.0
     splits = np.searchsorted(edges, places, side="right")  # index into shares

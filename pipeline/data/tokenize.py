@@ -20,17 +20,21 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_fro
 from transformers import PreTrainedTokenizerBase
 
 from pipeline.data.lengths import covering
+from pipeline.data.normalise import PAIR
 from pipeline.data.text_windows import windows
 
 CACHE = Path(".cache/tokenized")
+TEXTS = ("text", PAIR)  # a row's text columns: the second only for pairs of texts (data.text_pair_column)
 COVERAGE = "coverage.json"  # in each cache entry: the split's coverage (Counts.summary)
 
 
 def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict:
-    """Frames with text/label columns to a DatasetDict with integer `labels`."""
-    features = Features({"text": Value("string"), "labels": ClassLabel(names=labels)})
+    """Frames with text/label (and text_pair) columns to a DatasetDict with integer `labels`."""
+    texts = [column for column in TEXTS if column in next(iter(parts.values())).columns]
+    features = Features({**{column: Value("string") for column in texts}, "labels": ClassLabel(names=labels)})
     return DatasetDict({
-        name: Dataset.from_dict({"text": list(frame["text"]), "labels": list(frame["label"])}, features=features)
+        name: Dataset.from_dict({**{column: list(frame[column]) for column in texts}, "labels": list(frame["label"])},
+                                features=features)
         for name, frame in parts.items()
     })
 
@@ -57,18 +61,21 @@ def _fill(entry: Path, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_l
     counts = Counts(tokenizer.unk_token_id, max_len)
 
     def cut(batch: dict, indices: list[int]) -> dict:
-        whole = tokenizer(batch["text"], truncation=False, return_special_tokens_mask=True, verbose=False)
+        texts = [column for column in TEXTS if column in batch]
+        whole = tokenizer(*(batch[column] for column in texts), truncation=False, return_special_tokens_mask=True,
+                          verbose=False)
         inputs = [key for key in whole if key not in ("special_tokens_mask", "attention_mask")]
-        rows = {key: [] for key in ("text", "labels", *inputs, "attention_mask", "document")}
+        rows = {key: [] for key in (*texts, "labels", *inputs, "attention_mask", "document")}
         for i, special in enumerate(whole["special_tokens_mask"]):
-            parts = windows(special, max_len, long_text, tokenizer.truncation_side)
-            counts.add(batch["text"][i], whole["input_ids"][i], special, parts)
+            sequences = whole.sequence_ids(i) if PAIR in batch else None
+            parts = windows(special, max_len, long_text, tokenizer.truncation_side, sequences)
+            counts.add(sum(len(batch[column][i]) for column in texts), whole["input_ids"][i], special, parts)
             for positions in parts:
                 for key in inputs:
                     rows[key].append([whole[key][i][p] for p in positions])
                 rows["attention_mask"].append([1] * len(positions))
-                rows["text"].append(batch["text"][i])
-                rows["labels"].append(batch["labels"][i])
+                for column in (*texts, "labels"):
+                    rows[column].append(batch[column][i])
                 rows["document"].append(indices[i])
         if long_text != "chunks":
             del rows["document"]
@@ -92,9 +99,9 @@ class Counts:
         self.unk_id, self.max_len, self.lengths = unk_id, max_len, []
         self.characters = self.tokens = self.unknown = self.rows = self.cut = self.cut_tokens = self.lost = 0
 
-    def add(self, text: str, ids: list[int], special: list[int], parts: list[list[int]]) -> None:
+    def add(self, characters: int, ids: list[int], special: list[int], parts: list[list[int]]) -> None:
         body = [token for token, is_special in zip(ids, special) if not is_special]
-        self.characters += len(text)
+        self.characters += characters
         self.tokens += len(body)
         self.unknown += body.count(self.unk_id) if self.unk_id is not None else 0
         self.lengths.append(len(ids))
@@ -130,6 +137,7 @@ def cache_key(split: Dataset, identity: str) -> str:
     """A hash of everything a tokenized split depends on."""
     digest = hashlib.sha256(identity.encode())
     digest.update(json.dumps(split.features["labels"].names).encode())
-    for text, label in zip(split["text"][:], split["labels"][:]):  # whole columns: per row is slow on large sets
-        digest.update(f"{label}\t{text}\n".encode())
+    pairs = split[PAIR][:] if PAIR in split.column_names else None
+    for i, (text, label) in enumerate(zip(split["text"][:], split["labels"][:])):  # whole columns: per row is slow
+        digest.update(f"{label}\t{text}\n".encode() if pairs is None else f"{label}\t{text}\t{pairs[i]}\n".encode())
     return digest.hexdigest()[:32]

@@ -5,10 +5,13 @@ for data other than the packaged set, its validation score is the default qualit
 from __future__ import annotations
 
 import torch
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from pipeline.data.pairs import every_text
 from pipeline.data.scripts import unspaced
 from pipeline.evaluation.metrics import macro_f1
 
@@ -18,11 +21,39 @@ FIT_ROWS = 50_000  # training rows the baseline (and the label check) fits on at
                    # so a file of a million rows costs what one of 50,000 does (docs/benchmarks.md)
 
 
-def tfidf_model(texts: list[str]) -> Pipeline:
+def tfidf_model(texts: list) -> Pipeline:
     """TF-IDF (sublinear counts) + logistic regression with balanced class weights, on the n-grams that carry
-    meaning in these texts (`analyzer`)."""
-    vectorizer = TfidfVectorizer(**analyzer(texts), sublinear_tf=True, max_features=MAX_FEATURES)
-    return make_pipeline(vectorizer, LogisticRegression(max_iter=1000, class_weight="balanced"))
+    meaning in these texts (`analyzer`); for pairs of texts, on PairFeatures."""
+    vectorizer = TfidfVectorizer(**analyzer(every_text(texts)), sublinear_tf=True, max_features=MAX_FEATURES)
+    features = PairFeatures(vectorizer) if texts and isinstance(texts[0], tuple) else vectorizer
+    return make_pipeline(features, LogisticRegression(max_iter=1000, class_weight="balanced"))
+
+
+class PairFeatures(TransformerMixin, BaseEstimator):
+    """A pair of texts as one TF-IDF vectorizer (fitted on both sides) reads it: each text's vector, their
+    element-wise product (the n-grams both share), their absolute difference (those only one has) and the
+    product's sum (the two vectors' cosine similarity, as TF-IDF rows are unit length; standardised on the
+    training pairs, so that one column weighs as much as the thousands of n-grams beside it), side by side, so
+    a linear model sees both texts and how far they agree."""
+
+    def __init__(self, vectorizer: TfidfVectorizer | None = None):
+        self.vectorizer = vectorizer
+
+    def fit(self, pairs: list[tuple[str, str]], y=None) -> "PairFeatures":
+        self.vectorizer_ = clone(self.vectorizer).fit(every_text(pairs))
+        similarity = self._vectors(pairs)[2].sum(axis=1)
+        self.scale_ = (float(similarity.mean()), float(similarity.std()) or 1.0)
+        return self
+
+    def transform(self, pairs: list[tuple[str, str]]):
+        first, second, shared = self._vectors(pairs)
+        similarity = (shared.sum(axis=1) - self.scale_[0]) / self.scale_[1]
+        return sparse.hstack([first, second, shared, abs(first - second), similarity]).tocsr()
+
+    def _vectors(self, pairs: list[tuple[str, str]]):
+        first = self.vectorizer_.transform([text for text, _ in pairs])
+        second = self.vectorizer_.transform([text for _, text in pairs])
+        return first, second, first.multiply(second)
 
 
 def analyzer(texts: list[str]) -> dict:
@@ -38,8 +69,8 @@ def analyzer(texts: list[str]) -> dict:
     return {"analyzer": "char_wb", "ngram_range": (2, 4)}
 
 
-def tfidf_baseline(train: tuple[list[str], torch.Tensor], validation: tuple[list[str], torch.Tensor],
-                   test: tuple[list[str], torch.Tensor], n: int) -> dict[str, float]:
+def tfidf_baseline(train: tuple[list, torch.Tensor], validation: tuple[list, torch.Tensor],
+                   test: tuple[list, torch.Tensor], n: int) -> dict[str, float]:
     """`baseline/{val,test}/f1_macro` and `baseline/{val,test}/accuracy` of the model fitted on `train`."""
     model = tfidf_model(train[0]).fit(train[0], train[1].numpy())
     scores = {}

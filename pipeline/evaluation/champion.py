@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.data.fingerprint import ARTIFACT, text_hash
+from pipeline.data.normalise import PAIR
 from pipeline.evaluation.metrics import macro_f1
 from pipeline.serving.inference import load_registered
 from pipeline.tracking.registry import check_same_task, current_champion, registry_error
@@ -41,12 +42,12 @@ def trained_texts(client: MlflowClient, version) -> set[str] | None:
         raise registry_error(client, f"reading what v{version.version} trained on", err) from None
 
 
-def unseen_rows(trained: set[str] | None, texts: list[str]) -> np.ndarray:
+def unseen_rows(trained: set[str] | None, texts: list) -> np.ndarray:
     """True for each text whose hash is not in `trained` (every text when `trained` is None: unknown)."""
     return np.array([trained is None or text_hash(text) not in trained for text in texts], dtype=bool)
 
 
-def compared_rows(client: MlflowClient, name: str, metrics: dict, texts: list[str]) -> np.ndarray | None:
+def compared_rows(client: MlflowClient, name: str, metrics: dict, texts: list) -> np.ndarray | None:
     """The test rows evaluate scored the champion on (metrics.json's champion/version), None without one."""
     if "champion/version" not in metrics:
         return None
@@ -58,7 +59,7 @@ def compared_rows(client: MlflowClient, name: str, metrics: dict, texts: list[st
     return unseen_rows(trained_texts(client, version), texts)
 
 
-def score_champion(client: MlflowClient, name: str, texts: list[str], targets: torch.Tensor, preds: torch.Tensor,
+def score_champion(client: MlflowClient, name: str, texts: list, targets: torch.Tensor, preds: torch.Tensor,
                    labels: list[str]) -> dict[str, float]:
     """The champion's version, how many test rows it is compared on (those it never trained on) and how many
     it trained on, and its and our (`preds`) macro F1 on those rows (empty without a champion).
@@ -68,7 +69,7 @@ def score_champion(client: MlflowClient, name: str, texts: list[str], targets: t
     version = current_champion(client, name)
     if version is None:
         return {}
-    check_same_task(name, version, labels)
+    check_same_task(name, version, labels, ["text", PAIR] if texts and isinstance(texts[0], tuple) else ["text"])
     trained = trained_texts(client, version)
     unseen = unseen_rows(trained, texts)
     scores = {"champion/version": float(version.version), "champion/rows_known": float(trained is not None),

@@ -47,11 +47,7 @@ project that made this model, and the same files under `evaluation/` in its MLfl
 
 ## Usage
 
-```python
-from transformers import pipeline
-classifier = pipeline("text-classification", model="path/to/this/folder")
-classifier("Shares rose after the results.")
-```
+{_usage(bool(cfg.data.get("text_pair_column")))}
 
 transformers' pipeline gives the raw softmax; the calibrated probabilities are softmax(logits / temperature),
 with the temperature in `calibration.json`, as the registered model and `python -m pipeline.predict` return them.
@@ -77,6 +73,14 @@ Epochs: {plan["reasons"]["max_epochs"]}.
 {yaml.safe_dump(redact(OmegaConf.to_container(cfg, resolve=True)), sort_keys=False).strip()}
 ```
 """
+
+
+def _usage(pairs: bool) -> str:
+    """transformers' pipeline on this folder, given a text or (for a model of pairs) a pair of texts."""
+    call = ('{"text": "Shares rose after the results.", "text_pair": "The results lifted the shares."}' if pairs
+            else '"Shares rose after the results."')
+    return ('```python\nfrom transformers import pipeline\nclassifier = pipeline("text-classification", '
+            f'model="path/to/this/folder")\nclassifier({call})\n```')
 
 
 LONG_TEXT = {"truncate": "are truncated", "head_tail": "keep their start and end",

@@ -17,8 +17,9 @@ from pipeline.evaluation import gate
 from pipeline.evaluation.champion import COMPARED, PROMOTE_METRIC, promotion
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.serving.quantize import INT8_FILE
-from pipeline.tracking.registry import (GATE_TAG, LABELS_TAG, SERVED_TAG, check_same_task, current_champion, promote,
-                                        register, registered_for_run, registry_error)
+from pipeline.serving.text_classifier import input_columns
+from pipeline.tracking.registry import (GATE_TAG, INPUTS_TAG, LABELS_TAG, SERVED_TAG, check_same_task, current_champion,
+                                        promote, register, registered_for_run, registry_error)
 
 
 def release(client: MlflowClient, name: str, folder: Path, training: dict, metrics: dict, labels: list[str],
@@ -30,16 +31,17 @@ def release(client: MlflowClient, name: str, folder: Path, training: dict, metri
     onnx_file = INT8_FILE if (folder / INT8_FILE).exists() else "model.onnx"  # int8 only where it was accepted
     served_with = f"{serve_with}:{onnx_file}" if serve_with == "onnx" else serve_with
     metrics = served_metrics(folder, metrics)
-    champion = current_champion(client, name)
+    champion, inputs = current_champion(client, name), input_columns(folder)
     if champion is not None:
-        check_same_task(name, champion, labels)
+        check_same_task(name, champion, labels, inputs)
     version = registered_for_run(client, name, run_id, served_with)
     registered_now = version is None
     try:
         if registered_now:
             model_uri = log_pyfunc(client.tracking_uri, run_id, folder, serve_with, onnx_file)
             version = register(client, name, model_uri, {PROMOTE_METRIC: str(metrics[PROMOTE_METRIC]), GATE_TAG: str(passed),
-                                                         LABELS_TAG: json.dumps(labels), SERVED_TAG: served_with})
+                                                         LABELS_TAG: json.dumps(labels), SERVED_TAG: served_with,
+                                                         INPUTS_TAG: json.dumps(inputs)})
         if champion is not None and int(champion.version) == int(version.version):
             promoted, reason = True, "already the champion"
         else:

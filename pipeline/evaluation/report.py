@@ -17,7 +17,7 @@ from pipeline.serving.text_classifier import calibrated, softmax
 FILES = (paths.ERRORS, paths.PER_CLASS, paths.CONFUSION_PNG, paths.RELIABILITY_PNG)  # logged to the MLflow run
 
 
-def write_report(texts: list[str], targets: torch.Tensor, logits: np.ndarray, labels: list[str], metrics: dict) -> dict:
+def write_report(texts: list, targets: torch.Tensor, logits: np.ndarray, labels: list[str], metrics: dict) -> dict:
     """Write the report files (probabilities calibrated by metrics' `calibration/temperature`); returns the
     confusion matrix ({labels, matrix})."""
     temperature = metrics["calibration/temperature"]
@@ -25,7 +25,7 @@ def write_report(texts: list[str], targets: torch.Tensor, logits: np.ndarray, la
     preds = torch.from_numpy(probs.argmax(axis=1))
     matrix = confusion(preds, targets, labels)
     write_csv(paths.CONFUSION, confusion_rows(preds, targets, labels))
-    write_csv(paths.ERRORS, errors.misclassified(texts, targets, probs, labels), errors.FIELDS)
+    write_csv(paths.ERRORS, errors.misclassified(texts, targets, probs, labels), errors.fields(texts))
     write_csv(paths.PER_CLASS, per_class(preds, targets, labels))
     figures.confusion_png(matrix["matrix"], labels, paths.CONFUSION_PNG)
     figures.reliability_png(reliability(softmax(logits), targets.numpy()), reliability(probs, targets.numpy()),

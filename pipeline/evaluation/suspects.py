@@ -9,13 +9,19 @@ import torch
 from cleanlab.filter import find_label_issues
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from pipeline.data.pairs import text_columns_of, text_fields
 from pipeline.evaluation.baseline import tfidf_model
 
 FOLDS = 5
-FIELDS = ["text", "given", "suggested", "given_probability", "suggested_probability"]
+FIELDS = ["given", "suggested", "given_probability", "suggested_probability"]  # after the text columns
 
 
-def suspect_labels(texts: list[str], targets: torch.Tensor, labels: list[str], seed: int) -> list[dict] | None:
+def fields(texts: list) -> list[str]:
+    """The report's columns: the text (and pair text) columns, then FIELDS."""
+    return text_columns_of(texts) + FIELDS
+
+
+def suspect_labels(texts: list, targets: torch.Tensor, labels: list[str], seed: int) -> list[dict] | None:
     """The suspect examples, most suspect first (lowest out-of-fold probability of the given label); None
     where a label has fewer than 2 training rows (no fold could score it with a model that saw the label)."""
     given = targets.numpy()
@@ -27,7 +33,7 @@ def suspect_labels(texts: list[str], targets: torch.Tensor, labels: list[str], s
     rows = []
     for i in find_label_issues(given, probs, return_indices_ranked_by="self_confidence"):
         suggested = int(probs[i].argmax())
-        rows.append({"text": texts[i], "given": labels[given[i]], "suggested": labels[suggested],
+        rows.append({**text_fields(texts[i]), "given": labels[given[i]], "suggested": labels[suggested],
                      "given_probability": round(float(probs[i, given[i]]), 6),
                      "suggested_probability": round(float(probs[i, suggested]), 6)})
     return rows

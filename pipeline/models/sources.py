@@ -16,6 +16,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from pipeline.config.schema import positions
 from pipeline.core.errors import PipelineError
+from pipeline.data.normalise import PAIRS_SETTING
 from pipeline.models.architectures import scratch_config
 from pipeline.models.bpe import train_bpe
 from pipeline.models.safe_load import load_pretrained
@@ -54,10 +55,11 @@ def build_tokenizer(model: DictConfig, train_texts: Iterable[str]) -> PreTrained
     return tokenizer
 
 
-def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str, long_text: str = "truncate") -> None:
-    """Cut at `max_len` on `side` as `long_text` says (data.text_windows), and save that (and the inputs it makes)
-    with the tokenizer so inference cuts as training did, also where only the tokenizers library reads it
-    (the served model).
+def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str, long_text: str = "truncate",
+                   pairs: bool = False) -> None:
+    """Cut at `max_len` on `side` as `long_text` says (data.text_windows), and save that (and the inputs it makes;
+    and, for a model of `pairs` of texts, that it reads pairs) with the tokenizer so inference cuts as training
+    did, also where only the tokenizers library reads it (the served model).
 
     The backend's own truncation and padding (set in some tokenizer.json files, and changed by every
     call) are cleared, so the saved tokenizer is the same whether or not it has tokenized anything.
@@ -65,6 +67,8 @@ def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str, 
     tokenizer.model_max_length, tokenizer.truncation_side = max_len, side
     tokenizer.init_kwargs.update(model_max_length=max_len, truncation_side=side, long_text=long_text,
                                  model_input_names=list(tokenizer.model_input_names))
+    if pairs:
+        tokenizer.init_kwargs[PAIRS_SETTING] = True
     if tokenizer.is_fast:
         tokenizer.backend_tokenizer.no_truncation()
         tokenizer.backend_tokenizer.no_padding()

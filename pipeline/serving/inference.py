@@ -18,7 +18,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 import pipeline.models.lstm  # noqa: F401  (registers the lstm baseline with the Auto classes)
 from pipeline.models.safe_load import load_pretrained
-from pipeline.serving.text_classifier import (Batch, Encode, TextClassifier, calibrated, cut_settings, logits,
+from pipeline.data.normalise import PAIRS_SETTING
+from pipeline.serving.text_classifier import (Batch, Encode, Text, TextClassifier, calibrated, cut_settings, logits,
                                               probabilities_frame, saved_temperature, torch_forward, windowed)
 
 
@@ -69,26 +70,33 @@ def hf_encode(tokenizer: PreTrainedTokenizerBase) -> Encode:
     cut = cut_settings(settings.get("long_text"), tokenizer.model_max_length, tokenizer.truncation_side)
     pad = (tokenizer.pad_token_id or 0, tokenizer.pad_token_type_id, tokenizer.padding_side)
 
-    def encode(texts: list[str]) -> Batch:
+    def encode(texts: list[Text]) -> Batch:
         whole = tokenizer(texts, truncation=False, return_token_type_ids=True, return_special_tokens_mask=True,
                           verbose=False)
-        encoded = list(zip(whole["input_ids"], whole["token_type_ids"], whole["special_tokens_mask"]))
+        sequences = [whole.sequence_ids(i) if reads_pairs(tokenizer) else None for i in range(len(texts))]
+        encoded = list(zip(whole["input_ids"], whole["token_type_ids"], whole["special_tokens_mask"], sequences))
         return windowed(encoded, cut, pad, list(tokenizer.model_input_names))
 
     return encode
 
 
-def model_logits(model, tokenizer: PreTrainedTokenizerBase, texts: list[str], device: str = "cpu") -> np.ndarray:
+def reads_pairs(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether the model of this tokenizer was trained on pairs of texts (preprocess saved it)."""
+    return bool(tokenizer.init_kwargs.get(PAIRS_SETTING))
+
+
+def model_logits(model, tokenizer: PreTrainedTokenizerBase, texts: list[Text], device: str = "cpu") -> np.ndarray:
     """Logits (texts x labels) of a PyTorch model on `device`."""
-    return logits(torch_forward(model.to(device), device), hf_encode(tokenizer), texts, model.config.num_labels)
+    return logits(torch_forward(model.to(device), device), hf_encode(tokenizer), texts, model.config.num_labels,
+                  reads_pairs(tokenizer))
 
 
-def predicted_ids(model, tokenizer: PreTrainedTokenizerBase, texts: list[str], device: str = "cpu") -> torch.Tensor:
+def predicted_ids(model, tokenizer: PreTrainedTokenizerBase, texts: list[Text], device: str = "cpu") -> torch.Tensor:
     """The label id a PyTorch model predicts for each text, on `device`."""
     return torch.from_numpy(model_logits(model, tokenizer, texts, device).argmax(axis=1))
 
 
-def predict_folder(folder: Path | str, texts: list[str], trust_remote_code: bool = False) -> pd.DataFrame:
+def predict_folder(folder: Path | str, texts: list[Text], trust_remote_code: bool = False) -> pd.DataFrame:
     """Predictions for `texts` with an exported folder's PyTorch model on the CPU, calibrated by its
     temperature."""
     model, tokenizer = load_folder(folder, trust_remote_code)

@@ -10,14 +10,14 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from pipeline.core.errors import PipelineError
-from pipeline.serving.inference import hf_encode, load_model
+from pipeline.serving.inference import hf_encode, load_model, reads_pairs
 from pipeline.serving.text_classifier import logits, onnx_forward, onnx_session, torch_forward
 
 OPSET = 17
 TOLERANCE = 1e-4  # max |logit difference| allowed between ONNX Runtime and PyTorch in fp32
 
 
-def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Path, texts: list[str],
+def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Path, texts: list,
                 trust_remote_code: bool = False) -> dict:
     """Write `target` and return the parity check on `texts` (batched with padding, and one by one)."""
     model = load_model(model_dir, trust_remote_code)
@@ -29,8 +29,8 @@ def export_onnx(model_dir: Path, tokenizer: PreTrainedTokenizerBase, target: Pat
                           output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},
                           opset_version=OPSET, dynamo=False)
     onnx, pytorch, n = onnx_forward(onnx_session(target)), torch_forward(model), model.config.num_labels
-    encode = hf_encode(tokenizer)
-    diff = max(float(np.abs(logits(onnx, encode, batch, n) - logits(pytorch, encode, batch, n)).max())
+    encode, pairs = hf_encode(tokenizer), reads_pairs(tokenizer)
+    diff = max(float(np.abs(logits(onnx, encode, batch, n, pairs) - logits(pytorch, encode, batch, n, pairs)).max())
                for batch in (texts, texts[:1]))
     if diff > TOLERANCE:
         raise PipelineError("onnx-mismatch", f"ONNX logits differ from PyTorch by {diff:.2e} (> {TOLERANCE})", str(target),

@@ -18,12 +18,15 @@ import pandas as pd
 
 import pipeline.models.lstm
 from pipeline.data import normalise, text_windows
+from pipeline.data.normalise import PAIR
 from pipeline.serving import text_classifier
 
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = {"onnx": ("mlflow", "onnxruntime", "tokenizers", "numpy", "pandas"),
                 "pytorch": ("mlflow", "torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas")}
 INPUT_EXAMPLE = pd.DataFrame({"text": ["Shares rose after the company reported record profits."]})
+PAIR_EXAMPLE = pd.DataFrame({"text": ["Shares rose after the company reported record profits."],
+                             PAIR: ["The company's profits were the highest it has reported."]})
 
 
 def pinned_requirements(backend: str) -> list[str]:
@@ -63,7 +66,8 @@ def log_pyfunc(tracking_uri: str, run_id: str, folder: Path, backend: str = "onn
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(HERE / "served_model.py"), artifacts={"model": str(served)},
                 code_paths=code_paths(backend), model_config={"backend": backend, "onnx_file": onnx_file},
-                pip_requirements=pinned_requirements(backend), input_example=INPUT_EXAMPLE)
+                pip_requirements=pinned_requirements(backend),
+                input_example=PAIR_EXAMPLE if PAIR in text_classifier.input_columns(folder) else INPUT_EXAMPLE)
     return info.model_uri
 
 

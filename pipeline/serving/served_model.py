@@ -2,8 +2,9 @@
 `mlflow.pyfunc.load_model` run. It is logged as a file, with text_classifier.py beside it (code_paths), and
 needs nothing from this project.
 
-Input: a DataFrame with a `text` column (or a list of strings), each read as training read its texts
-(HTML entities unescaped, whitespace collapsed). A null, non-string or empty text fails the request with
+Input: a DataFrame with a `text` column (and a `text_pair` column for a model trained on pairs of texts), or a
+list of strings (of pairs), each read as training read its texts (HTML entities unescaped, whitespace
+collapsed). A null, non-string or empty text, or a missing column, fails the request with
 INVALID_PARAMETER_VALUE (HTTP 400 from `mlflow models serve`) naming it. Output: one row per text, the
 predicted label, its probability, and every label's probability (`prob/<label>`).
 
@@ -12,7 +13,6 @@ own choice, a thread per physical core), which sleep when they have no work.
 """
 
 import mlflow
-import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -30,9 +30,8 @@ class ServedModel(mlflow.pyfunc.PythonModel):
                                                          text_classifier.serving_threads())
 
     def predict(self, context, model_input, params=None):
-        texts = model_input["text"] if isinstance(model_input, pd.DataFrame) else model_input
         try:
-            return self.classifier.predict(list(texts))
+            return self.classifier.predict(self.classifier.request(model_input))
         except text_classifier.normalise.BadText as err:  # a null or empty text: the request's fault
             raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
 

@@ -3,7 +3,8 @@ registered model (MLflow code_paths), so it imports only numpy, pandas, tokenize
 onnxruntime (the default) or torch and transformers.
 
 The one inference path: texts are normalised as preprocess normalised the data (normalise.py: HTML entities,
-whitespace; a null or empty text is an error), tokenized BATCH at a time and cut to the tokenizer's model_max_length as
+whitespace; a null or empty text is an error), tokenized BATCH at a time (a model trained on pairs of texts,
+data.text_pair_column, reads (text, text_pair) pairs as its tokenizer encodes pairs) and cut to the tokenizer's model_max_length as
 preprocess cut them (text_windows.py, data.long_text: truncated, head and tail, or overlapping windows), padded
 to the batch's longest; a forward function turns each batch into logits (a text's logits are the mean of
 its windows'), and a softmax of the logits divided by the folder's calibration temperature (calibration.json,
@@ -29,8 +30,10 @@ except ImportError:  # in the project
 
 BATCH = 32
 Batch = dict[str, np.ndarray]           # input_ids, attention_mask (and token_type_ids) of one batch of texts
-Encode = Callable[[list[str]], Batch]   # texts -> a padded batch of their cut inputs, `document` naming each row's text
-Encoded = tuple[list[int], list[int], list[int]]  # one whole text's token ids, token type ids, special-token mask
+Text = str | tuple[str, str]            # a text, or a pair of texts for a model trained on pairs
+Encode = Callable[[list[Text]], Batch]  # texts -> a padded batch of their cut inputs, `document` naming each row's text
+Encoded = tuple[list[int], list[int], list[int], list | None]  # one whole text's token ids, token type ids,
+                                        # special-token mask, and for a pair each token's text (0, 1; None: special)
 NO_LIMIT = 1_000_000  # transformers' model_max_length for "no limit" is 1e30
 Forward = Callable[[Batch], np.ndarray]  # a batch -> its logits
 BACKENDS = ("onnx", "pytorch")
@@ -41,10 +44,11 @@ SPINNING = "session.intra_op.allow_spinning"  # off: a thread with no work sleep
                                               # requests (on 2 cores, 1.1-1.3x the requests/s at 4 clients; docs/benchmarks.md)
 
 
-def logits(forward: Forward, encode: Encode, texts: list[str], num_labels: int) -> np.ndarray:
-    """Logits (texts x labels) of `texts`, normalised as preprocess normalised the training texts, BATCH at a
-    time; a text cut into windows gets their mean. A null or empty text is normalise.BadText."""
-    texts, chunks = normalise.request_texts(texts), []
+def logits(forward: Forward, encode: Encode, texts: list[Text], num_labels: int, pairs: bool = False) -> np.ndarray:
+    """Logits (texts x labels) of `texts` (pairs of texts for a model of `pairs`), normalised as preprocess
+    normalised the training texts, BATCH at a time; a text cut into windows gets their mean. A null or empty
+    text, or a text of the other kind, is normalise.BadText."""
+    texts, chunks = normalise.request_texts(texts, pairs), []
     for start in range(0, len(texts), BATCH):
         batch = dict(encode(texts[start:start + BATCH]))
         document = batch.pop("document")
@@ -73,8 +77,8 @@ def windowed(encoded: list[Encoded], cut: dict, pad: tuple[int, int, str], names
     """The model inputs of whole encoded texts, cut by `cut` (cut_settings): a row per window, padded with
     `pad` (id, type id, side) to the longest row; only the inputs in `names`, and `document`."""
     rows, document = [], []
-    for index, (ids, type_ids, special) in enumerate(encoded):
-        for positions in text_windows.windows(special, cut["max_len"], cut["strategy"], cut["side"]):
+    for index, (ids, type_ids, special, sequences) in enumerate(encoded):
+        for positions in text_windows.windows(special, cut["max_len"], cut["strategy"], cut["side"], sequences):
             rows.append(([ids[p] for p in positions], [type_ids[p] for p in positions]))
             document.append(index)
     width = max((len(ids) for ids, _ in rows), default=0)
@@ -133,7 +137,7 @@ def tokenizer_encode(folder: Path | str) -> Encode:
     names = settings.get("model_input_names") or ["input_ids", "token_type_ids", "attention_mask"]
 
     def encode(texts: list[str]) -> Batch:  # only the inputs the model was trained with (gpt2: no token types)
-        encoded = [(e.ids, e.type_ids, e.special_tokens_mask) for e in tokenizer.encode_batch(texts)]
+        encoded = [(e.ids, e.type_ids, e.special_tokens_mask, e.sequence_ids) for e in tokenizer.encode_batch(texts)]
         return windowed(encoded, cut, padding, names)
 
     return encode
@@ -187,7 +191,7 @@ def torch_forward(model, device="cpu") -> Forward:
 
 class TextClassifier:
     """An exported folder (model.onnx or model.safetensors, config.json, the tokenizer) ready to predict; an ONNX
-    model on `threads` intra-op threads (0: ONNX Runtime's own choice)."""
+    model on `threads` intra-op threads (0: ONNX Runtime's own choice). `pairs`: the model reads pairs of texts."""
 
     def __init__(self, folder: Path | str, backend: str = "onnx", onnx_file: str = "model.onnx", threads: int = 0):
         if backend not in BACKENDS:
@@ -197,15 +201,34 @@ class TextClassifier:
         names = config.get("id2label") or {}  # transformers leaves out its defaults, LABEL_0, LABEL_1, ...
         self.labels = [names.get(str(i), f"LABEL_{i}") for i in range(len(names) or config.get("num_labels", 2))]
         self.encode = tokenizer_encode(folder)
+        self.columns = input_columns(folder)
+        self.pairs = len(self.columns) == 2
         self.temperature = saved_temperature(folder)
         self.forward = onnx_forward(onnx_session(folder / onnx_file, threads)) if backend == "onnx" else \
             torch_forward(_load_torch(folder))
 
-    def logits(self, texts: list[str]) -> np.ndarray:
-        return logits(self.forward, self.encode, texts, len(self.labels))
+    def logits(self, texts: list[Text]) -> np.ndarray:
+        return logits(self.forward, self.encode, texts, len(self.labels), self.pairs)
 
-    def predict(self, texts: list[str]) -> pd.DataFrame:
+    def predict(self, texts: list[Text]) -> pd.DataFrame:
         return probabilities_frame(calibrated(self.logits(texts), self.temperature), self.labels)
+
+    def request(self, model_input) -> list[Text]:
+        """The texts of a request: a DataFrame's input columns (input_columns), or a list of texts (of pairs)."""
+        if not isinstance(model_input, pd.DataFrame):
+            return list(model_input)
+        missing = [column for column in self.columns if column not in model_input.columns]
+        if missing:
+            raise normalise.BadText(f"the request has no `{missing[0]}` column: this model reads "
+                                    f"{' and '.join(f'`{column}`' for column in self.columns)}")
+        columns = [model_input[column].tolist() for column in self.columns]
+        return list(zip(*columns)) if self.pairs else columns[0]
+
+
+def input_columns(folder: Path | str) -> list[str]:
+    """What an exported folder's model reads: `text`, and `text_pair` where it was trained on pairs of texts."""
+    settings = json.loads((Path(folder) / "tokenizer_config.json").read_text(encoding="utf-8"))
+    return ["text", normalise.PAIR] if settings.get(normalise.PAIRS_SETTING) else ["text"]
 
 
 def _load_torch(folder: Path):

@@ -15,7 +15,7 @@ from pipeline.core.errors import run_main
 from pipeline.core.outputs import read_json
 from pipeline.data.loader import split_examples
 from pipeline.evaluation.baseline import fitting_rows, tfidf_baseline
-from pipeline.evaluation.suspects import FIELDS, suspect_labels
+from pipeline.evaluation.suspects import fields, suspect_labels
 
 
 def baseline(seed: int) -> tuple[dict, list[dict] | None]:
@@ -28,7 +28,7 @@ def baseline(seed: int) -> tuple[dict, list[dict] | None]:
     train = ([texts[i] for i in rows], targets[rows])
     scores = {**tfidf_baseline(train, validation, test, len(labels)), "baseline/train_rows": len(rows)}
     suspects = suspect_labels(*train, labels, seed)
-    write_csv(paths.SUSPECT_LABELS, suspects or [], FIELDS)
+    write_csv(paths.SUSPECT_LABELS, suspects or [], fields(texts))
     write_json(paths.BASELINE, scores)
     return scores, suspects
 

@@ -16,6 +16,8 @@ from pipeline.core.outputs import read_json
 from pipeline.data.clean import clean
 from pipeline.data.labels import label_order
 from pipeline.data.lengths import STEP, covering_length
+from pipeline.data.normalise import PAIR
+from pipeline.data.pairs import check_pair_settings, every_text, examples
 from pipeline.data.readability import check_readable
 from pipeline.data.scripts import script_mix
 from pipeline.data.sources import load_frame
@@ -29,6 +31,7 @@ BATCH = 10_000  # texts tokenized at once to measure their lengths: bounds the m
 
 def preprocess(cfg: DictConfig) -> dict:
     """Write data/processed (dataset, tokenizer, labels) and return the data stats."""
+    check_pair_settings(cfg.data, cfg.model)
     frame = load_frame(cfg.data)
     source_labels = frame.attrs.get("labels")
     frame, cleaning = clean(frame)
@@ -38,12 +41,13 @@ def preprocess(cfg: DictConfig) -> dict:
             "check data.text_column and data.label_column point at the right columns")
     labels = label_order(set(frame["label"]), cfg.data.get("labels"), source_labels, "data.labels")
     parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
-    train_texts = list(parts["train"]["text"])
+    train_examples = examples(parts["train"])
+    train_texts = every_text(train_examples)
     tokenizer = build_tokenizer(cfg.model, train_texts)
-    max_len, why = sequence_length(cfg, train_texts, tokenizer)
-    set_truncation(tokenizer, max_len, cfg.data.truncation_side, cfg.data.long_text)
+    max_len, why = sequence_length(cfg, train_examples, tokenizer)
+    set_truncation(tokenizer, max_len, cfg.data.truncation_side, cfg.data.long_text, pairs=PAIR in frame)
     dataset, coverage = tokenize(to_dataset(parts, labels), tokenizer, max_len, cfg.data.long_text)
-    scripts = {name: script_mix(list(part["text"])) for name, part in parts.items()}
+    scripts = {name: script_mix(every_text(examples(part))) for name, part in parts.items()}
     check_readable(coverage["train"], scripts["train"], train_texts, tokenizer, cfg.model, cfg.data)
     with atomic_dir(paths.PROCESSED) as out:
         dataset.save_to_disk(out / paths.DATASET.name)
@@ -62,8 +66,8 @@ def preprocess(cfg: DictConfig) -> dict:
     return stats
 
 
-def sequence_length(cfg: DictConfig, texts: list[str], tokenizer) -> tuple[int, str]:
-    """(length, reason): model.max_seq_len, or for `auto` the length most training texts need (data.lengths)
+def sequence_length(cfg: DictConfig, texts: list, tokenizer) -> tuple[int, str]:
+    """(length, reason): model.max_seq_len, or for `auto` the length most training texts (or pairs) need (data.lengths)
     that the planned hardware affords (gpu.policy.affordable_length, from validate_env's report)."""
     if cfg.model.max_seq_len != "auto":
         return cfg.model.max_seq_len, f"model.max_seq_len={cfg.model.max_seq_len} (set)"

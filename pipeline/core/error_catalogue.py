@@ -51,7 +51,8 @@ ERRORS = {
                             "Set `data.text_column` / `data.text_pair_column` / `data.label_column` / "
                             "`data.split_column` to a listed column."),
     "data-pairs-unsupported": ("Pairs of texts (`data.text_pair_column`) with a setting that reads one text: a model "
-                               "trained from scratch (tiny, lstm) or `data.long_text` other than truncate.",
+                               "trained from scratch (tiny, lstm), a tokenizer that marks no boundary between the "
+                               "two texts (gpt2), class folders, or `data.long_text` other than truncate.",
                                "Use a pretrained encoder (model=minilm, the default, or bert, roberta, ...) and "
                                "`data.long_text=truncate` (a pair is cut longer text first)."),
     "data-incomplete-rows": ("Some rows have an empty text (or pair text) or no label; the message lists their lines.",
@@ -174,12 +175,14 @@ ERRORS = {
                               "model URI, or a folder that holds no model.",
                               "Give models/export, models/export/model.onnx or models:/NAME@champion."),
     "predict-no-text": ("`pipeline.predict` got no text to classify (no text argument, or an --input file without "
-                        "rows), or not one --pair per text.", 'Pass "some text" (and one `--pair` per text for a model '
-                        'of pairs), or an `--input` CSV with a header row and one text per row.'),
+                        "rows).", 'Pass "some text", or an `--input` CSV with a header row and one text per row.'),
     "predict-input-unreadable": ("The --input file is missing, not UTF-8, or not a well-formed CSV.",
                                  "Fix the path, save the file as UTF-8, or quote fields that hold commas or newlines."),
     "predict-column-missing": ("The --input CSV has no column named by --text-column (or --text-pair-column).",
-                               "Pass `--text-column` with one of the listed columns."),
+                               "Pass `--text-column` (`--text-pair-column`) with one of the listed columns."),
+    "predict-bad-pairs": ("`--pair` given with `--input`, `--text-pair-column` without it, or not one `--pair` per "
+                          "text.", "On the command line give one `--pair` per text; with `--input`, name the pair "
+                          "column with `--text-pair-column`."),
 }
 
 WARNINGS = {

@@ -53,7 +53,8 @@ def clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
 
 
 def _split_overlap(frame: pd.DataFrame) -> pd.Series:
-    """Rows whose text is also in a split that wins (SPLIT_PRIORITY); none without a split column."""
+    """Rows whose text (both texts of a pair) is also in a split that wins (SPLIT_PRIORITY); none without a split
+    column."""
     if "split" not in frame.columns:
         return pd.Series(False, index=frame.index)
     rank = frame["split"].map(SPLIT_PRIORITY)

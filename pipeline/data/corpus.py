@@ -11,8 +11,9 @@ def corpus_texts(corpus: str) -> list[str]:
     """`train`: the training split's texts; otherwise a .txt file with one text per line."""
     if corpus == "train":
         from pipeline.data.loader import split_texts
+        from pipeline.data.pairs import every_text
 
-        return list(split_texts("train"))
+        return every_text(split_texts("train"))
     path = Path(corpus)
     if not path.is_file():
         raise PipelineError("pretrain-corpus-missing", f"pretraining corpus '{corpus}' not found", "params.yaml pretrain.corpus",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 from omegaconf import DictConfig
+from transformers import PreTrainedTokenizerBase
 
 from pipeline.core.errors import PipelineError
 from pipeline.data.normalise import PAIR
@@ -17,6 +18,10 @@ def check_pair_settings(data: DictConfig, model: DictConfig) -> None:
     """A one-line error where the data has pairs and a setting reads one text only."""
     if not data.get("text_pair_column"):
         return
+    if data.source in ("folder", "packaged"):
+        raise PipelineError("data-pairs-unsupported", f"data.source={data.source} reads one text a file, but "
+                            "data.text_pair_column is set", "params.yaml data.text_pair_column",
+                            "give the pairs as a csv, jsonl, parquet or Hugging Face dataset with two text columns")
     if model.source == "scratch":
         raise PipelineError("data-pairs-unsupported", f"model {model.name} is trained from scratch and reads one text "
                             "(its tokenizer has no pair template), but data.text_pair_column is set",
@@ -26,6 +31,16 @@ def check_pair_settings(data: DictConfig, model: DictConfig) -> None:
         raise PipelineError("data-pairs-unsupported", f"data.long_text={data.long_text} cuts one text, but "
                             "data.text_pair_column is set (a pair is cut longer text first)",
                             "params.yaml data.long_text", "set -S data.long_text=truncate")
+
+
+def check_pair_tokenizer(tokenizer: PreTrainedTokenizerBase, model: DictConfig) -> None:
+    """A one-line error where the model's tokenizer would run a pair's two texts together: no token between them
+    and no token type ids (GPT-2)."""
+    marked = tokenizer.num_special_tokens_to_add(pair=True) > tokenizer.num_special_tokens_to_add(pair=False)
+    if not marked and "token_type_ids" not in tokenizer.model_input_names:
+        raise PipelineError("data-pairs-unsupported", f"model {model.name}'s tokenizer marks no boundary between the "
+                            "two texts of a pair (no separator token, no token type ids)", "params.yaml model.name",
+                            "use an encoder made for pairs: -S model=minilm (the default), bert, roberta, deberta_v3, ...")
 
 
 def examples(frame: pd.DataFrame) -> list:

@@ -35,8 +35,8 @@ JSONL_FIX = 'give one JSON object per line, e.g. {"text": "...", "label": "..."}
 
 
 def load_frame(data: DictConfig) -> pd.DataFrame:
-    """Read the source named by `data.source` (one pipeline/config/schema.py allows) and return text/label(/split)
-    columns as strings."""
+    """Read the source named by `data.source` (one pipeline/config/schema.py allows) and return text/label
+    (/text_pair)(/split) columns as strings."""
     readers = {"packaged": _read_folder, "folder": _read_folder, "csv": _read_table,
                "jsonl": _read_table, "parquet": _read_table, "hf": _read_hf}
     frame = readers[data.source](data)

@@ -18,7 +18,7 @@ from pipeline.serving.quantize import INT8_FILE, has_vnni, quantize_int8
 from pipeline.serving.text_classifier import TextClassifier, serving_threads
 
 LATENCY_TEXTS = 32  # validation texts timed one at a time (batch 1) for each model
-Examples = tuple[list[str], torch.Tensor]  # texts and their label ids
+Examples = tuple[list, torch.Tensor]  # texts (pairs of texts: tuples) and their label ids
 
 
 def skipped(export: DictConfig) -> dict | None:
@@ -69,11 +69,11 @@ def describe(int8: dict) -> str:
             f"vs {int8['latency_ms_batch1_fp32']} ms")
 
 
-def _preds(classifier: TextClassifier, texts: list[str]) -> torch.Tensor:
+def _preds(classifier: TextClassifier, texts: list) -> torch.Tensor:
     return torch.from_numpy(classifier.logits(texts).argmax(axis=1))
 
 
-def _batch1_ms(classifier: TextClassifier, texts: list[str]) -> float:
+def _batch1_ms(classifier: TextClassifier, texts: list) -> float:
     classifier.logits(texts[:1])  # warm-up
     times = []
     for text in texts:

@@ -69,6 +69,8 @@ def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str, 
                                  model_input_names=list(tokenizer.model_input_names))
     if pairs:
         tokenizer.init_kwargs[PAIRS_SETTING] = True
+    else:  # a tokenizer saved from a model of pairs (a local model path) reads single texts here
+        tokenizer.init_kwargs.pop(PAIRS_SETTING, None)
     if tokenizer.is_fast:
         tokenizer.backend_tokenizer.no_truncation()
         tokenizer.backend_tokenizer.no_padding()

@@ -4,8 +4,8 @@ onnxruntime (the default) or torch and transformers.
 
 The one inference path: texts are normalised as preprocess normalised the data (normalise.py: HTML entities,
 whitespace; a null or empty text is an error), tokenized BATCH at a time (a model trained on pairs of texts,
-data.text_pair_column, reads (text, text_pair) pairs as its tokenizer encodes pairs) and cut to the tokenizer's model_max_length as
-preprocess cut them (text_windows.py, data.long_text: truncated, head and tail, or overlapping windows), padded
+data.text_pair_column, reads (text, text_pair) as its tokenizer encodes pairs) and cut to the tokenizer's
+model_max_length as preprocess cut them (text_windows.py, data.long_text: truncated, head and tail, or overlapping windows), padded
 to the batch's longest; a forward function turns each batch into logits (a text's logits are the mean of
 its windows'), and a softmax of the logits divided by the folder's calibration temperature (calibration.json,
 fitted on the validation split by evaluate; 1 without it) gives each label's probability. evaluate, predict,
@@ -136,7 +136,7 @@ def tokenizer_encode(folder: Path | str) -> Encode:
     padding = (pad_id or 0, settings.get("pad_token_type_id", 0), settings.get("padding_side", "right"))
     names = settings.get("model_input_names") or ["input_ids", "token_type_ids", "attention_mask"]
 
-    def encode(texts: list[str]) -> Batch:  # only the inputs the model was trained with (gpt2: no token types)
+    def encode(texts: list[Text]) -> Batch:  # only the inputs the model was trained with (gpt2: no token types)
         encoded = [(e.ids, e.type_ids, e.special_tokens_mask, e.sequence_ids) for e in tokenizer.encode_batch(texts)]
         return windowed(encoded, cut, padding, names)
 
@@ -191,7 +191,8 @@ def torch_forward(model, device="cpu") -> Forward:
 
 class TextClassifier:
     """An exported folder (model.onnx or model.safetensors, config.json, the tokenizer) ready to predict; an ONNX
-    model on `threads` intra-op threads (0: ONNX Runtime's own choice). `pairs`: the model reads pairs of texts."""
+    model on `threads` intra-op threads (0: ONNX Runtime's own choice). It reads `columns` (input_columns): pairs
+    of texts where there are two."""
 
     def __init__(self, folder: Path | str, backend: str = "onnx", onnx_file: str = "model.onnx", threads: int = 0):
         if backend not in BACKENDS:

@@ -17,7 +17,7 @@ from pipeline.data.clean import clean
 from pipeline.data.labels import label_order
 from pipeline.data.lengths import STEP, covering_length
 from pipeline.data.normalise import PAIR
-from pipeline.data.pairs import check_pair_settings, every_text, examples
+from pipeline.data.pairs import check_pair_settings, check_pair_tokenizer, every_text, examples
 from pipeline.data.readability import check_readable
 from pipeline.data.scripts import script_mix
 from pipeline.data.sources import load_frame
@@ -44,6 +44,8 @@ def preprocess(cfg: DictConfig) -> dict:
     train_examples = examples(parts["train"])
     train_texts = every_text(train_examples)
     tokenizer = build_tokenizer(cfg.model, train_texts)
+    if PAIR in frame:
+        check_pair_tokenizer(tokenizer, cfg.model)
     max_len, why = sequence_length(cfg, train_examples, tokenizer)
     set_truncation(tokenizer, max_len, cfg.data.truncation_side, cfg.data.long_text, pairs=PAIR in frame)
     dataset, coverage = tokenize(to_dataset(parts, labels), tokenizer, max_len, cfg.data.long_text)

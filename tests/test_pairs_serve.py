@@ -2,8 +2,6 @@
 the registered champion served from a fresh environment over real HTTP with the same output as predict."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,10 +11,10 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-from conftest import commit_all, free_port, run, stop_process_group, wait_until_healthy
+from conftest import commit_all, run
 from pipeline.data.normalise import PAIR
 from test_pairs import pair_frame
-from test_serve import fresh_venv, post, post_status
+from test_serve import fresh_venv, post, post_status, serving
 
 pytestmark = pytest.mark.slow
 
@@ -79,22 +77,12 @@ def test_a_pair_model_trains_reports_predicts_and_serves_from_a_fresh_environmen
 
     requirements = Path(mlflow.artifacts.download_artifacts(f"{champion}/requirements.txt", dst_path=str(tmp_path)))
     venv = fresh_venv(tmp_path / "serving-venv", requirements)
-    url, log = f"http://127.0.0.1:{free_port()}", tmp_path / "serve.log"
-    env = {**os.environ, "PATH": f"{venv}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": store}
-    env.pop("PYTHONPATH", None)
-    with log.open("w") as out:
-        server = subprocess.Popen([str(venv / "mlflow"), "models", "serve", "-m", champion, "--env-manager", "local",
-                                   "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1]], cwd=tmp_path, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_until_healthy(url, server, log)
+    with serving(venv, champion, store, tmp_path) as url:
         served = post(f"{url}/invocations", {"dataframe_split": {"columns": ["text", PAIR],
                                                                  "data": rows[["text", PAIR]].values.tolist()}})
         empty_pair = post_status(f"{url}/invocations", {"dataframe_split": {"columns": ["text", PAIR],
                                                                              "data": [["fine", "fine"], ["fine", " "]]}})
         no_pair = post_status(f"{url}/invocations", {"dataframe_split": {"columns": ["text"], "data": [["fine"]]}})
-    finally:
-        stop_process_group(server)
     predictions = served["predictions"]
     assert [p["label"] for p in predictions] == [row["label"] for row in predicted]
     assert [p["score"] for p in predictions] == pytest.approx([row["score"] for row in predicted], abs=1e-4)

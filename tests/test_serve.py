@@ -7,6 +7,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -28,6 +30,25 @@ def fresh_venv(folder: Path, requirements: Path) -> Path:
     subprocess.run([str(uv), "pip", "install", "-q", "--python", str(folder / "bin/python"), "-r", str(requirements)],
                    check=True)
     return folder / "bin"
+
+
+@contextmanager
+def serving(venv: Path, model_uri: str, store: str, folder: Path) -> Iterator[str]:
+    """`mlflow models serve` of `model_uri` from the fresh environment `venv`, on a free port of 127.0.0.1 (its log
+    in folder/serve.log): yields the URL once healthy, and stops the server after."""
+    url, log = f"http://127.0.0.1:{free_port()}", folder / "serve.log"
+    env = {**os.environ, "PATH": f"{venv}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": store}
+    env.pop("PYTHONPATH", None)
+    with log.open("w") as out:
+        server = subprocess.Popen([str(venv / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+                                   "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1]], cwd=folder, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_healthy(url, server, log)
+        yield url
+    finally:
+        stop_process_group(server)
+    assert server.returncode is not None
 
 
 def post(url: str, payload: dict) -> dict:
@@ -61,22 +82,11 @@ def test_champion_serves_from_a_fresh_environment_like_predict_on_the_export_fol
                                                        str(tmp_path / "texts.csv")], project).stdout.splitlines()]
              for model in ("models/export", served_file)}
 
-    url, log = f"http://127.0.0.1:{free_port()}", tmp_path / "serve.log"
-    env = {**os.environ, "PATH": f"{venv}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": store}
-    env.pop("PYTHONPATH", None)
-    with log.open("w") as out:
-        server = subprocess.Popen([str(venv / "mlflow"), "models", "serve", "-m", champion, "--env-manager", "local",
-                                   "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1]], cwd=tmp_path, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_until_healthy(url, server, log)
+    with serving(venv, champion, store, tmp_path) as url:
         served = post(f"{url}/invocations", {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}})
         refused = {name: post_status(f"{url}/invocations", {"dataframe_split": {"columns": ["text"],
                                                                                  "data": [["fine"], [bad]]}})
                    for name, bad in (("null", None), ("empty", " &nbsp;\n"))}
-    finally:
-        stop_process_group(server)
-    assert server.returncode is not None
     predictions = served["predictions"]
     assert [p["label"] for p in predictions] == [row["label"] for row in local[served_file]]
     assert [p["score"] for p in predictions] == pytest.approx([row["score"] for row in local[served_file]], abs=1e-4)

@@ -7,6 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pipeline.core.errors import PipelineError
+from pipeline.data.label_sets import check_separator, label_set, labels_of, shown
 from pipeline.evaluation.multilabel import decide, multilabel_metrics, positive_weights, tune_thresholds
 
 
@@ -49,3 +51,21 @@ def test_micro_and_macro_f1_subset_accuracy_and_hamming_loss_by_hand():
     assert metrics["test/hamming_loss"] == pytest.approx(2 / 6, abs=1e-6)  # 2 of 6 decisions wrong
     assert (metrics["test/precision/b"], metrics["test/recall/b"]) == (1.0, 0.5)
     assert (metrics["test/precision/c"], metrics["test/recall/c"]) == (0.5, 1.0)
+
+
+@pytest.mark.parametrize("cell, separator, labels", [
+    ("bug|billing", "|", ["billing", "bug"]), (" bug | billing |bug", "|", ["billing", "bug"]),
+    (["bug", "billing"], "|", ["billing", "bug"]), ("a;b", ";", ["a", "b"]), ("", "|", []), ([], "|", []),
+    ("a|b", ";", ["a|b"]),
+])
+def test_a_label_set_is_its_distinct_labels_sorted_whatever_the_cell(cell, separator, labels):
+    assert labels_of(label_set(cell, separator)) == labels
+    assert shown(label_set(cell, separator)) == "|".join(labels)
+
+
+def test_a_label_set_joined_by_another_separator_is_one_error_with_the_fix():
+    sets = [label_set(cell, "|") for cell in ("billing", "bug", "billing;bug", "bug|refund")]
+    with pytest.raises(PipelineError, match="label 'billing;bug' looks like the labels billing, bug joined by ';'") as err:
+        check_separator(sets, "|", "data.csv")
+    assert err.value.code == "data-label-separator" and err.value.fix == "set -S 'data.label_separator=;'"
+    check_separator([label_set(cell, "|") for cell in ("rock;pop", "jazz")], "|", "data.csv")  # rock, pop alone: none

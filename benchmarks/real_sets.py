@@ -132,6 +132,17 @@ MRPC_COMMIT = "dc1755eb1a4755ca310f97209391f1f5c06e2fd1"
 MRPC_FILES = {"train": "msr_paraphrase_train.txt", "test": "msr_paraphrase_test.txt"}
 MRPC_LABELS = {"0": "not_paraphrase", "1": "paraphrase"}
 
+# 10. GoEmotions (Demszky et al. 2020), Reddit comments, multi-label, on Ekman's 7 groups (the source repo's
+#     own mapping of the 28 emotions: anger, disgust, fear, joy, neutral, sadness, surprise); labels are
+#     comma-separated indices into labels.txt. train subsampled (seed 0, uniformly: no stratification of label
+#     sets) to 6,000 of 43,410 rows, dev to 1,500 of 5,426; test (5,427) kept whole.
+GOEMO_REPO = "monologg/GoEmotions-pytorch"
+GOEMO_MIRROR = "monologg+GoEmotions-pytorch/repo"
+GOEMO_COMMIT = "b75f9d3a8b76bc1060687925b04ca98a1b8ea66b"
+GOEMO_FILES = {"train": "data/ekman/train.tsv", "validation": "data/ekman/dev.tsv", "test": "data/ekman/test.tsv"}
+GOEMO_LABELS = "data/ekman/labels.txt"
+GOEMO_N = {"train": 6000, "validation": 1500}
+
 
 # --------------------------------------------------------------------------
 def git_show(mirror: str, commit: str, path: str) -> bytes:
@@ -205,6 +216,10 @@ EXPECTED_SHA256: dict[str, str] = {
     "YunomiXavia+20news-bydate:20news-bydate/20news-bydate-test/": "363cd343ed69e91c5d893d51b12fb521c9d1b7cc74158d34daf0a723bdf82e5e",
     "Pzeyang+Paraphrase_Identification:msr_paraphrase_train.txt": "8ce2b3a2f391f24534f38242d429510f8837eb4d3c4f4e8ff7b56d3678b4bb5c",
     "Pzeyang+Paraphrase_Identification:msr_paraphrase_test.txt": "51a1f197d8786712d2f0d97700f5be653b7488a96cde00e158159350d23e3d90",
+    "monologg+GoEmotions-pytorch:data/ekman/train.tsv": "bb74d10aec0975674c665205741ba9fe644cd70f682214624997f3770fd9e53f",
+    "monologg+GoEmotions-pytorch:data/ekman/dev.tsv": "011e6579adc4d9bb2ffd908879b99e1594e7647b262cbb2e1c5c9c1c4d7d8bcc",
+    "monologg+GoEmotions-pytorch:data/ekman/test.tsv": "f9f9b91827fe134259469368b93abddc2a52e2e2a87beab661023b06cf490baa",
+    "monologg+GoEmotions-pytorch:data/ekman/labels.txt": "5ecd91c315ebf550ac798f06549e35a6ee1fb90866608fd640c24d520dc6aa0c",
 }
 
 
@@ -348,6 +363,24 @@ def build_mrpc() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["text", "text_pair", "label", "split"])
 
 
+def build_goemotions() -> pd.DataFrame:
+    """Columns text, labels (the set joined by |), split."""
+    names = read_source(GOEMO_MIRROR, GOEMO_COMMIT, GOEMO_LABELS).decode("utf-8").split("\n")
+    parts = []
+    for split, path in GOEMO_FILES.items():
+        rows = []
+        for line in read_source(GOEMO_MIRROR, GOEMO_COMMIT, path).decode("utf-8").split("\n"):
+            if line:
+                text, ids, _ = line.split("\t")
+                rows.append((text, "|".join(names[int(i)] for i in ids.split(","))))
+        frame = pd.DataFrame(rows, columns=["text", "labels"])
+        if split in GOEMO_N:
+            keep = np.random.default_rng(SEED).choice(len(frame), size=GOEMO_N[split], replace=False)
+            frame = frame.iloc[sorted(keep)]
+        parts.append(frame.assign(split=split))
+    return pd.concat(parts, ignore_index=True)
+
+
 BUILDERS = {
     "trec": build_trec,
     "sms_spam": build_sms,
@@ -358,6 +391,7 @@ BUILDERS = {
     "chinese_headlines": build_chinese_headlines,
     "long_english": build_long_english,
     "mrpc": build_mrpc,
+    "goemotions": build_goemotions,
 }
 
 

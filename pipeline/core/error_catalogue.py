@@ -55,6 +55,8 @@ ERRORS = {
                                "two texts (gpt2), class folders, or `data.long_text` other than truncate.",
                                "Use a pretrained encoder (model=minilm, the default, or bert, roberta, ...) and "
                                "`data.long_text=truncate` (a pair is cut longer text first)."),
+    "data-label-separator": ("A label of a multi-label set looks like several labels joined by another separator "
+                             "than `data.label_separator`.", "Set `data.label_separator` to the one the message names."),
     "data-incomplete-rows": ("Some rows have an empty text (or pair text) or no label; the message lists their lines.",
                              "Fill in or delete those rows, or `-S data.drop_incomplete=true` to drop them."),
     "data-no-rows": ("No usable rows are left after cleaning.", "Check the columns and the file's content."),

@@ -1,0 +1,46 @@
+"""Label sets (task=multi_label): a row's labels as read from the data, and their one form inside the pipeline.
+
+A CSV cell holds the labels joined by `data.label_separator` (`billing|bug`); JSON lines, parquet and Hugging
+Face datasets hold a list. Either way a set is its distinct labels, stripped and sorted, and inside the pipeline
+(frames, duplicates, conflicts) it is one string: the labels joined by JOIN, a character no label holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pipeline.core.errors import PipelineError
+
+JOIN = "\x1f"  # the ASCII unit separator: never in a label read from text
+SEPARATORS = "|;,/"  # what a label set's cell may be joined with, the default first
+
+
+def label_set(value, separator: str) -> str:
+    """A cell (a string joined by `separator`, or a list) as the canonical joined set; '' for no label."""
+    parts = value.split(separator) if isinstance(value, str) else [str(part) for part in value]
+    return JOIN.join(sorted({part.strip() for part in parts if part.strip()}))
+
+
+def labels_of(joined: str) -> list[str]:
+    """The labels of a canonical set."""
+    return joined.split(JOIN) if joined else []
+
+
+def shown(joined: str, separator: str = "|") -> str:
+    """A canonical set as a person reads it: `billing|bug`."""
+    return separator.join(labels_of(joined))
+
+
+def check_separator(sets: Iterable[str], separator: str, where: str) -> None:
+    """A one-line error when a label looks like a set joined by another separator: split on it, every part is
+    a label of its own elsewhere in the data (`billing;bug` beside `billing` and `bug`)."""
+    sets = list(sets)
+    names = {label for joined in sets for label in labels_of(joined)}
+    for name in sorted(names):
+        for other in SEPARATORS.replace(separator, ""):
+            parts = [part.strip() for part in name.split(other)]
+            if len(parts) > 1 and all(part in names for part in parts):
+                raise PipelineError(
+                    "data-label-separator", f"label '{name}' looks like the labels {', '.join(parts)} joined by "
+                    f"{other!r}, not by data.label_separator {separator!r}", f"{where}, data.label_column",
+                    f"set -S 'data.label_separator={other}'")

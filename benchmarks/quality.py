@@ -7,7 +7,8 @@ against the pipeline before issue 16 (commit BEFORE), each set's test macro F1 w
     .venv/bin/python benchmarks/quality.py --variants-table FILE  # each variant across seeds (e.g. long_text)
 
 SET is bbc_news (the packaged set) or a CSV built by benchmarks/real_sets.py (trec, sms_spam, banking77,
-sst2; columns text, label and, where the source has one, split). For each set:
+sst2; columns text, label and, where the source has one, split; text_pair for pairs of texts; `labels`, each
+set joined by |, in place of label for label sets: task=multi_label). For each set:
   now     a clone of HEAD, every default (only the data chosen): validate_env, preprocess, baseline, resolve,
           train, evaluate, as `dvc repro` runs them; test/f1_macro and its interval from reports/metrics.json
   before  a clone at BEFORE, the same data overrides and its defaults (gate 0.9 and its refine rounds included);
@@ -15,7 +16,9 @@ sst2; columns text, label and, where the source has one, split). For each set:
   loop    a plain PyTorch loop written apart from the pipeline, on now's split (the raw texts and labels of its
           data/processed): the packaged MiniLM, its own tokenizer cut at 128 tokens, batch 16, AdamW lr 1e-4,
           weight decay 0.01, linear schedule with 10 % warmup, 2 epochs, seed 42; the test F1 of the epoch with
-          the best validation macro F1; its interval by the same bootstrap (1,000 rounds, seed 0)
+          the best validation macro F1; its interval by the same bootstrap (1,000 rounds, seed 0). For label sets:
+          one sigmoid per label with binary cross-entropy (transformers' multi_label_classification), each label
+          predicted at 0.5 (no threshold tuning), macro and micro F1
   NAME    (--also) now's pipeline again with these overrides, e.g. balanced=train.class_weights=balanced or
           lora=finetune=lora,finetune.lr=1e-3
 --seed N (default 42) seeds every variant: the pipeline's split and training (`seed=N`) and the loop's.
@@ -56,7 +59,8 @@ def data_overrides(name: str, csv_dir: Path) -> list[str]:
     header = path.open(encoding="utf-8").readline().strip().split(",")
     split = ["data.split_column=split"] if "split" in header else []
     pair = ["data.text_pair_column=text_pair"] if "text_pair" in header else []
-    return ["data=csv", f"data.path={path}", "data.text_column=text", "data.label_column=label", *split, *pair]
+    label = ["task=multi_label", "data.label_column=labels"] if "labels" in header else ["data.label_column=label"]
+    return ["data=csv", f"data.path={path}", "data.text_column=text", *label, *split, *pair]
 
 
 def run_pipeline(clone: Path, overrides: list[str], stages: list[str]) -> dict:
@@ -75,7 +79,11 @@ def run_pipeline(clone: Path, overrides: list[str], stages: list[str]) -> dict:
             "epochs": plan["settings"].get("max_epochs"), "rounds": len(training["rounds"]),
             "baseline_test_f1": metrics.get("baseline/test/f1_macro"), "ece": metrics.get("test/ece"),
             "ece_calibrated": metrics.get("test/ece_calibrated"), "seconds": round(time.perf_counter() - started, 1),
-            "per_class": per_class}
+            "per_class": per_class, **({"f1_micro": metrics["test/f1_micro"], "low_micro": metrics["test/f1_micro_low"],
+                                        "high_micro": metrics["test/f1_micro_high"],
+                                        "baseline_test_f1_micro": metrics["baseline/test/f1_micro"],
+                                        "hamming_loss": metrics["test/hamming_loss"]}
+                                       if "test/f1_micro" in metrics else {})}
 
 
 def class_cell(recalled: int, support: int, f1: float) -> str:
@@ -83,11 +91,11 @@ def class_cell(recalled: int, support: int, f1: float) -> str:
     return f"{recalled}/{support} f1 {f1:.3f}"
 
 
-def split_of(clone: Path, name: str) -> tuple[list, list[int]]:
-    """A processed split's texts (text, text_pair for pairs) and label ids."""
+def split_of(clone: Path, name: str) -> tuple[list, list]:
+    """A processed split's texts (text, text_pair for pairs) and label ids (label sets: a 0/1 list per text)."""
     data = load_from_disk(str(clone / "data/processed/dataset" / name))
     texts = list(zip(data["text"], data["text_pair"])) if "text_pair" in data.column_names else list(data["text"])
-    return texts, list(data["labels"])
+    return texts, [[int(v) for v in row] if isinstance(row, list) else row for row in data["labels"]]
 
 
 def run_loop(clone: Path, seed: int) -> dict:
@@ -98,6 +106,9 @@ def run_loop(clone: Path, seed: int) -> dict:
     set_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=len(labels))
     train_texts, train_labels = split_of(clone, "train")
+    multi = isinstance(train_labels[0], list)
+    if multi:
+        model.config.problem_type = "multi_label_classification"  # binary cross-entropy on float 0/1 targets
     order = torch.Generator().manual_seed(seed)
 
     def batches(texts, targets, shuffle):
@@ -107,7 +118,7 @@ def run_loop(clone: Path, seed: int) -> dict:
             batch = [texts[i] for i in chosen]
             sides = [list(side) for side in zip(*batch)] if isinstance(batch[0], tuple) else [batch]  # (text, text_pair)
             encoded = tokenizer(*sides, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt")
-            yield encoded, torch.tensor([targets[i] for i in chosen])
+            yield encoded, torch.tensor([targets[i] for i in chosen], dtype=torch.float if multi else torch.long)
 
     steps = -(-len(train_texts) // BATCH) * EPOCHS
     decay = [p for n, p in model.named_parameters() if not n.endswith(("bias", "LayerNorm.weight"))]
@@ -119,6 +130,9 @@ def run_loop(clone: Path, seed: int) -> dict:
     @torch.no_grad()
     def predict(texts):
         model.eval()
+        if multi:
+            return [[int(v) for v in row] for encoded, _ in batches(texts, [[0] * len(labels)] * len(texts), False)
+                    for row in (model(**encoded).logits > 0)]  # sigmoid 0.5
         return [int(i) for encoded, _ in batches(texts, [0] * len(texts), False) for i in model(**encoded).logits.argmax(-1)]
 
     started, best = time.perf_counter(), None
@@ -136,6 +150,16 @@ def run_loop(clone: Path, seed: int) -> dict:
             best = (val_f1, epoch, predict(test_texts))
     val_f1, epoch, preds = best
     low, high = bootstrap(preds, test_labels)
+    if multi:
+        import numpy as np
+
+        micro_low, micro_high = bootstrap(preds, test_labels, average="micro")
+        f1s = f1_score(np.array(test_labels), np.array(preds), average=None, zero_division=0)
+        return {"f1": round(f1_score(test_labels, preds, average="macro", zero_division=0), 6), "low": low, "high": high,
+                "f1_micro": round(f1_score(test_labels, preds, average="micro", zero_division=0), 6),
+                "low_micro": micro_low, "high_micro": micro_high, "val_f1": round(val_f1, 6), "best_epoch": epoch,
+                "seconds": round(time.perf_counter() - started, 1),
+                "per_class": {label: f"f1 {f1s[i]:.3f}" for i, label in enumerate(labels)}}
     f1s = f1_score(test_labels, preds, average=None, labels=range(len(labels)))
     per_class = {label: class_cell(sum(p == t == i for p, t in zip(preds, test_labels)), test_labels.count(i), f1s[i])
                  for i, label in enumerate(labels)}
@@ -144,13 +168,14 @@ def run_loop(clone: Path, seed: int) -> dict:
             "per_class": per_class}
 
 
-def bootstrap(preds: list[int], targets: list[int], rounds: int = 1000) -> tuple[float, float]:
-    """The 95 % percentile-bootstrap interval of macro F1, with numpy and scikit-learn (not the pipeline's code)."""
+def bootstrap(preds: list, targets: list, rounds: int = 1000, average: str = "macro") -> tuple[float, float]:
+    """The 95 % percentile-bootstrap interval of macro (or micro) F1, with numpy and scikit-learn (not the pipeline's
+    code); label sets as 0/1 rows."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     preds, targets = np.array(preds), np.array(targets)
-    scores = [f1_score(targets[rows], preds[rows], average="macro")
+    scores = [f1_score(targets[rows], preds[rows], average=average, zero_division=0)
               for rows in (rng.integers(0, len(targets), len(targets)) for _ in range(rounds))]
     low, high = np.quantile(scores, [0.025, 0.975])
     return round(float(low), 6), round(float(high), 6)

@@ -136,7 +136,8 @@ def metric_keys(labels: list[str]) -> set[str]:
     """The keys evaluate writes to reports/metrics.json for these labels (before any champion exists)."""
     per_class = {f"test/{kind}/{label}" for kind in ("precision", "recall", "f1") for label in labels}
     return {"test/accuracy", "test/f1_macro", "test/f1_macro_low", "test/f1_macro_high", "test/precision_macro",
-            "test/recall_macro", *per_class, "baseline/val/f1_macro", "baseline/test/f1_macro", "baseline/val/accuracy",
+            "test/recall_macro", *per_class, "baseline/val/f1_macro", "baseline/test/f1_macro", "baseline/val/f1_micro",
+            "baseline/test/f1_micro", "baseline/val/accuracy",
             "baseline/test/accuracy", "baseline/train_rows", "calibration/temperature", "test/ece", "test/ece_calibrated",
             "gate/passed", "gate/refine_rounds", "gate/value", "gate/threshold"}
 

@@ -109,7 +109,7 @@ def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated,
     assert 0.0 <= low <= expected["test/f1_macro"] <= high <= 1.0
     # the TF-IDF baseline, trained on these very 4 texts (train = validation = test here), gets each one right
     baseline = {key: metrics.pop(key) for key in [*metrics] if key.startswith("baseline/")}
-    assert baseline == {**{f"baseline/{split}/{name}": 1.0 for split in ("val", "test") for name in ("f1_macro", "accuracy")},
+    assert baseline == {**{f"baseline/{split}/{name}": 1.0 for split in ("val", "test") for name in ("f1_macro", "f1_micro", "accuracy")},
                         "baseline/train_rows": 4}
     # Calibration, fitted on validation (the same 4 texts): logits (0, 5, 0) over T give sport e^a / (e^a + 2)
     # with a = 5 / T, the others 1 / (e^a + 2); the mean NLL (2 sport, 2 not) is log(e^a + 2) - a / 2, least at

@@ -104,6 +104,8 @@ class Data:
     test_size: float = rule(gt=0, lt=1)
     split_column: Optional[str] = None                          # files
     text_pair_column: Optional[str] = None                      # pairs of texts: the second text's column
+    label_separator: Optional[str] = None                       # task=multi_label, csv: what joins a cell's labels
+    allow_empty_labels: Optional[bool] = None                   # task=multi_label: a row with no label is valid
     encoding: Optional[str] = None                              # csv, jsonl, folder, packaged
     fallback_encoding: Optional[str] = None                     # folder, packaged: for files not in `encoding`
     config_name: Optional[str] = None                           # hf
@@ -168,7 +170,7 @@ class Pretrain:
 
 @dataclass
 class Gate:
-    metric: str = rule(choices=("val/f1", "val/accuracy"))
+    metric: str = rule(choices=("val/f1", "val/f1_micro", "val/accuracy"))
     threshold: Any = MISSING                                    # "auto" (resolve picks it) or a number in [0, 1]
 
 
@@ -201,6 +203,7 @@ class Registry:
 @dataclass
 class Params:
     seed: int = rule(ge=0, le=2**32 - 1)  # numpy's seed range
+    task: str = rule(choices=("single_label", "multi_label"))
     gpu: Gpu = field(default_factory=Gpu)
     model: Model = field(default_factory=Model)
     data: Data = field(default_factory=Data)

@@ -57,6 +57,8 @@ ERRORS = {
                                "`data.long_text=truncate` (a pair is cut longer text first)."),
     "data-label-separator": ("A label of a multi-label set looks like several labels joined by another separator "
                              "than `data.label_separator`.", "Set `data.label_separator` to the one the message names."),
+    "data-task-unsupported": ("`task=multi_label` with class folders, which give each file one label (its folder).",
+                              "Give the label sets as a csv, jsonl, parquet or Hugging Face dataset."),
     "data-incomplete-rows": ("Some rows have an empty text (or pair text) or no label; the message lists their lines.",
                              "Fill in or delete those rows, or `-S data.drop_incomplete=true` to drop them."),
     "data-no-rows": ("No usable rows are left after cleaning.", "Check the columns and the file's content."),

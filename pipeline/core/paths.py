@@ -26,6 +26,7 @@ ERRORS = Path("reports/errors.csv")
 PER_CLASS = Path("reports/per_class.csv")
 FIGURES = Path("reports/figures")
 CONFUSION_PNG = FIGURES / "confusion_matrix.png"
+PER_LABEL_PNG = FIGURES / "per_label.png"  # task=multi_label: in place of the confusion matrix
 RELIABILITY_PNG = FIGURES / "reliability.png"
 BASELINE = Path("reports/baseline.json")
 SUSPECT_LABELS = Path("reports/suspect_labels.csv")

@@ -13,9 +13,12 @@ from pipeline.data.normalise import PAIR, normalise_text
 SPLIT_PRIORITY = {"train": 0, "test": 1, "validation": 2}
 
 
-def incomplete(frame: pd.DataFrame) -> pd.Series:
-    """Rows whose text (or pair text) is empty once normalised, or whose label is empty."""
-    empty = frame["text"].map(_blank) | (frame["label"].str.strip() == "")
+def incomplete(frame: pd.DataFrame, empty_label_ok: bool = False) -> pd.Series:
+    """Rows whose text (or pair text) is empty once normalised, or whose label is empty (unless `empty_label_ok`:
+    an empty label set is "none of these" for task=multi_label with data.allow_empty_labels)."""
+    empty = frame["text"].map(_blank)
+    if not empty_label_ok:
+        empty |= frame["label"].str.strip() == ""
     return empty | frame[PAIR].map(_blank) if PAIR in frame else empty
 
 
@@ -25,13 +28,14 @@ def _blank(text: str) -> bool:
     return not text or (text[0] == "&" and not normalise_text(text))
 
 
-def clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Return the cleaned frame and counts of what was dropped and why."""
+def clean(frame: pd.DataFrame, empty_label_ok: bool = False) -> tuple[pd.DataFrame, dict]:
+    """Return the cleaned frame and counts of what was dropped and why. A label set (task=multi_label) is one
+    joined string (data.label_sets): duplicates and conflicting labels compare whole sets."""
     rows_in = len(frame)
     frame = frame.assign(text=frame["text"].map(normalise_text), label=frame["label"].str.strip())
     if PAIR in frame:
         frame[PAIR] = frame[PAIR].map(normalise_text)
-    dropped_incomplete = incomplete(frame)
+    dropped_incomplete = incomplete(frame, empty_label_ok)
     frame = frame[~dropped_incomplete]
     duplicated = frame.duplicated()  # same text (and pair text) and label (and split)
     frame = frame[~duplicated]

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pandas as pd
+
 from pipeline.core.errors import PipelineError
 
 JOIN = "\x1f"  # the ASCII unit separator: never in a label read from text
 SEPARATORS = "|;,/"  # what a label set's cell may be joined with, the default first
 
 
+def separator(data) -> str:
+    """data.label_separator, `|` where unset."""
+    return data.get("label_separator") or SEPARATORS[0]
+
+
 def label_set(value, separator: str) -> str:
     """A cell (a string joined by `separator`, or a list) as the canonical joined set; '' for no label."""
-    parts = value.split(separator) if isinstance(value, str) else [str(part) for part in value]
+    if value is None or (isinstance(value, float) and value != value):
+        parts = []
+    else:
+        parts = value.split(separator) if isinstance(value, str) else [str(part) for part in value]
     return JOIN.join(sorted({part.strip() for part in parts if part.strip()}))
 
 
@@ -44,3 +54,34 @@ def check_separator(sets: Iterable[str], separator: str, where: str) -> None:
                     "data-label-separator", f"label '{name}' looks like the labels {', '.join(parts)} joined by "
                     f"{other!r}, not by data.label_separator {separator!r}", f"{where}, data.label_column",
                     f"set -S 'data.label_separator={other}'")
+
+
+def rows_per_label(labels: pd.Series, multi_label: bool) -> pd.Series:
+    """How many rows carry each label (a row of a set counts for each of its labels), most first."""
+    if not multi_label:
+        return labels.value_counts()
+    return labels.map(labels_of).explode().dropna().value_counts()
+
+
+def label_rows(labels: pd.Series, multi_label: bool) -> dict[str, list[int]]:
+    """The positions of the rows that carry each label."""
+    if not multi_label:
+        return {label: list(rows) for label, rows in labels.groupby(labels, sort=False).indices.items()}
+    found: dict[str, list[int]] = {}
+    for position, joined in enumerate(labels):
+        for label in labels_of(joined):
+            found.setdefault(label, []).append(position)
+    return found
+
+
+def names_in(labels: pd.Series, multi_label: bool) -> set[str]:
+    """Every label that some row carries."""
+    return set(rows_per_label(labels, multi_label).index)
+
+
+def check_source(data) -> None:
+    """A one-line error where task=multi_label reads class folders (one label a file: its folder)."""
+    if data.source in ("folder", "packaged"):
+        raise PipelineError("data-task-unsupported", f"data.source={data.source} gives one label a file (its folder), "
+                            "but task=multi_label", "params.yaml task", "give the label sets as a csv, jsonl, parquet or "
+                            "Hugging Face dataset, or -S task=single_label")

@@ -31,9 +31,10 @@ def split_texts(split: str) -> list:
 
 
 def split_examples(split: str) -> tuple[list, torch.Tensor]:
-    """The raw texts (split_texts) of one processed split and their label ids (in dataset order)."""
+    """The raw texts (split_texts) of one processed split and their label ids (in dataset order); for label sets
+    (task=multi_label), a 0/1 row per text."""
     data = _texts(load_from_disk(str(paths.DATASET / split)))
-    return _examples(data), torch.tensor(data["labels"][:])
+    return _examples(data), torch.tensor(data["labels"][:]).long()
 
 
 def _examples(data: Dataset) -> list:

@@ -2,8 +2,10 @@
 
 Sources: `packaged` (class folders inside an installed package), `folder` (<class>/*.txt),
 `csv`, `jsonl`, `parquet` (local files with column mapping), `hf` (a Hugging Face dataset,
-by hub name or local folder). A source that knows its label order (a `ClassLabel`) leaves it in
-`frame.attrs["labels"]`.
+by hub name or local folder). A source that knows its label order (a `ClassLabel`, or a
+`Sequence(ClassLabel)` of label sets) leaves it in `frame.attrs["labels"]`. For task=multi_label a
+row's `label` is its label set, joined as data.label_sets reads it (a cell joined by
+data.label_separator, or a list).
 
 A file that cannot be read is a PipelineError naming its line. Rows with an empty text or no
 label are one too, listing their lines, unless `data.drop_incomplete` (clean() then drops them).
@@ -26,6 +28,7 @@ from omegaconf import DictConfig
 
 from pipeline.core.errors import PipelineError
 from pipeline.data.clean import incomplete
+from pipeline.data.label_sets import label_set, separator
 from pipeline.data.normalise import PAIR
 from pipeline.data.split import SPLIT_NAMES, canonical_splits, preview
 
@@ -34,19 +37,23 @@ CSV_FIX = "quote the fields of that row that hold commas, quotes or newlines"
 JSONL_FIX = 'give one JSON object per line, e.g. {"text": "...", "label": "..."}'
 
 
-def load_frame(data: DictConfig) -> pd.DataFrame:
+def load_frame(data: DictConfig, multi_label: bool = False) -> pd.DataFrame:
     """Read the source named by `data.source` (one pipeline/config/schema.py allows) and return text/label
-    (/text_pair)(/split) columns as strings."""
-    readers = {"packaged": _read_folder, "folder": _read_folder, "csv": _read_table,
-               "jsonl": _read_table, "parquet": _read_table, "hf": _read_hf}
-    frame = readers[data.source](data)
-    rows = np.flatnonzero(incomplete(frame))
+    (/text_pair)(/split) columns as strings; for `multi_label`, a label is a row's joined label set."""
+    if data.source in ("packaged", "folder"):
+        frame = _read_folder(data)
+    else:
+        frame = (_read_hf if data.source == "hf" else _read_table)(data, multi_label)
+    rows = np.flatnonzero(incomplete(frame, empty_label_ok=bool(data.get("allow_empty_labels"))))
     if len(rows) and not data.get("drop_incomplete"):
         have = "row has" if len(rows) == 1 else "rows have"
         texts = "an empty text or pair text" if PAIR in frame else "an empty text"
+        fix = "fill in or remove those rows, or -S data.drop_incomplete=true to drop them"
+        if multi_label:
+            fix += ", or -S data.allow_empty_labels=true where no label means none of these"
         raise PipelineError(
             "data-incomplete-rows", f"{len(rows)} {have} {texts} or no label ({_locate_rows(data, rows)})",
-            str(data.path), "fill in or remove those rows, or -S data.drop_incomplete=true to drop them")
+            str(data.path), fix)
     return frame
 
 
@@ -124,14 +131,14 @@ def _read_text(file: Path, encoding: str, fallback: str | None) -> str:
             raise FileDecodeError(file, err) from None
 
 
-def _read_table(data: DictConfig) -> pd.DataFrame:
+def _read_table(data: DictConfig, multi_label: bool = False) -> pd.DataFrame:
     """A local csv/jsonl/parquet file, its columns mapped to text/label(/split)."""
     path = _existing(data, folder=False)
     readers = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
     frame = readers[data.source](path, data)
     if frame.empty:
         raise PipelineError("data-file-empty", "data file has no rows", str(path), "add labelled rows")
-    return select_columns(frame, data, str(path))
+    return select_columns(frame, data, str(path), multi_label=multi_label)
 
 
 def _read_csv(path: Path, data: DictConfig) -> pd.DataFrame:
@@ -258,7 +265,7 @@ def _decodes(raw: bytes, codec: str) -> bool:
     return True
 
 
-def _read_hf(data: DictConfig) -> pd.DataFrame:
+def _read_hf(data: DictConfig, multi_label: bool = False) -> pd.DataFrame:
     """A Hugging Face dataset: one split (`data.split`) to split ourselves, or all its splits as they are."""
     import datasets
 
@@ -278,9 +285,12 @@ def _read_hf(data: DictConfig) -> pd.DataFrame:
         if split_name and split_name.lower() not in SPLIT_NAMES:
             print(f"preprocess: skipping split '{split_name}' of {data.path} (not train/validation/test)")
             continue
-        feature = part.features.get(data.label_column)
-        frame = select_columns(part.to_pandas(), data, data.path, keep_split=False)
-        if isinstance(feature, datasets.ClassLabel):
+        feature, raw = part.features.get(data.label_column), part.to_pandas()
+        if multi_label and isinstance(getattr(feature, "feature", None), datasets.ClassLabel):  # Sequence(ClassLabel)
+            labels = feature.feature.names
+            raw[data.label_column] = raw[data.label_column].map(lambda ids: [labels[int(i)] for i in ids])
+        frame = select_columns(raw, data, data.path, keep_split=False, multi_label=multi_label)
+        if isinstance(feature, datasets.ClassLabel) and not multi_label:
             labels = feature.names
             frame["label"] = [feature.int2str(int(i)) if int(i) >= 0 else "" for i in frame["label"]]
         frames.append(frame.assign(split=SPLIT_NAMES[split_name.lower()]) if split_name else frame)
@@ -289,10 +299,12 @@ def _read_hf(data: DictConfig) -> pd.DataFrame:
     return frame
 
 
-def select_columns(frame: pd.DataFrame, data: DictConfig, where: str, keep_split: bool = True) -> pd.DataFrame:
+def select_columns(frame: pd.DataFrame, data: DictConfig, where: str, keep_split: bool = True,
+                   multi_label: bool = False) -> pd.DataFrame:
     """Rename the configured columns to text/label(/text_pair)(/split), as strings; missing values become ''.
 
-    Split values become train/validation/test (their aliases are accepted).
+    Split values become train/validation/test (their aliases are accepted). For `multi_label` a label cell (a
+    string joined by data.label_separator, or a list) becomes its joined label set (data.label_sets).
     """
     columns = {"text": data.text_column, "label": data.label_column}
     if data.get("text_pair_column"):
@@ -303,7 +315,8 @@ def select_columns(frame: pd.DataFrame, data: DictConfig, where: str, keep_split
         if name not in frame.columns:
             raise _column_missing(role, name, [str(column) for column in frame.columns], where)
     picked = frame[list(columns.values())].set_axis(list(columns), axis=1)
-    picked = picked.apply(lambda column: column.map(_as_text))
+    sets = picked["label"].map(lambda cell: label_set(cell, separator(data))) if multi_label else None
+    picked = picked.apply(lambda column: column.map(_as_text) if column.name != "label" or sets is None else sets)
     if "split" in picked:
         picked["split"] = canonical_splits(picked["split"], where)
     return picked

@@ -7,6 +7,11 @@ old file is never scored on a new test split full of its own training rows. Each
 own: a class none of whose rows falls in a split's bucket lends that split its row whose bucket is
 nearest, from a split with rows to spare (`_fill_gaps`); only those lent rows can move when the class
 grows (back, once one of its new rows falls in that bucket).
+
+Label sets (task=multi_label) are split the same way, row by row on the hash; gap filling then runs label by
+label, rarest first, over the rows that carry each label: every label gets a row in every split, and a label's
+share of each split is its share of the data up to the hash's chance (no label set is kept whole: there are too
+many sets with a row or two, which iterative stratification would also scatter).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import PipelineError
+from pipeline.data.label_sets import label_rows, names_in, rows_per_label
 from pipeline.data.normalise import PAIR
 
 SPLITS = ("train", "validation", "test")
@@ -39,16 +45,18 @@ def canonical_splits(values: pd.Series, where: str) -> pd.Series:
 
 
 def split(frame: pd.DataFrame, val_size: float, test_size: float, seed: int,
-          where: str = "data") -> dict[str, pd.DataFrame]:
-    """Split into train/validation/test, stratified by label; follows a `split` column if present.
+          where: str = "data", multi_label: bool = False) -> dict[str, pd.DataFrame]:
+    """Split into train/validation/test, stratified by label (by each label of the sets, `multi_label`); follows a
+    `split` column if present.
 
     Every class needs a row in every split it is split into: too few rows is a PipelineError.
     """
-    _check_classes(frame, where)
+    _check_classes(frame, where, multi_label)
     if "split" in frame.columns:
-        return _split_by_column(frame, val_size, seed, where)
-    _check_enough(frame, val_size, test_size, where, SPLITS)
-    return _bucketed(frame, {"test": test_size, "validation": val_size, "train": 1 - test_size - val_size}, seed)
+        return _split_by_column(frame, val_size, seed, where, multi_label)
+    _check_enough(frame, val_size, test_size, where, SPLITS, multi_label)
+    shares = {"test": test_size, "validation": val_size, "train": 1 - test_size - val_size}
+    return _bucketed(frame, shares, seed, multi_label, where)
 
 
 def bucket(texts: Sequence[str], seed: int) -> np.ndarray:
@@ -70,7 +78,8 @@ def preview(items: Sequence, limit: int = 5) -> str:
     return ", ".join(map(str, items[:limit])) + (", ..." if len(items) > limit else "")
 
 
-def _split_by_column(frame: pd.DataFrame, val_size: float, seed: int, where: str) -> dict[str, pd.DataFrame]:
+def _split_by_column(frame: pd.DataFrame, val_size: float, seed: int, where: str,
+                     multi_label: bool = False) -> dict[str, pd.DataFrame]:
     """The rows the split column marks (canonical names); validation is carved from train if none is marked."""
     parts = {name: frame[frame["split"] == name].drop(columns="split") for name in SPLITS}
     missing = [name for name in ("train", "test") if parts[name].empty]
@@ -78,21 +87,21 @@ def _split_by_column(frame: pd.DataFrame, val_size: float, seed: int, where: str
         raise PipelineError(
             "data-split-incomplete", f"the split column marks no {' and no '.join(missing)} rows",
             f"{where}, data.split_column", "mark some rows train and some test, or unset data.split_column")
-    seen = set(parts["validation"]["label"]) | set(parts["test"]["label"])
-    unseen = sorted(seen - set(parts["train"]["label"]))
+    seen = names_in(parts["validation"]["label"], multi_label) | names_in(parts["test"]["label"], multi_label)
+    unseen = sorted(seen - names_in(parts["train"]["label"], multi_label))
     if unseen:
         raise PipelineError(
             "data-label-unseen", f"label(s) {preview(unseen)} appear in validation/test but never in train",
             f"{where}, data.split_column", "add training rows for them or drop those rows")
     if parts["validation"].empty:
-        _check_enough(parts["train"], val_size, 0, where, ("train", "validation"))
-        carved = _bucketed(parts["train"], {"validation": val_size, "train": 1 - val_size}, seed)
+        _check_enough(parts["train"], val_size, 0, where, ("train", "validation"), multi_label)
+        carved = _bucketed(parts["train"], {"validation": val_size, "train": 1 - val_size}, seed, multi_label, where)
         parts["train"], parts["validation"] = carved["train"], carved["validation"]
     return parts
 
 
-def _check_classes(frame: pd.DataFrame, where: str) -> None:
-    counts = frame["label"].value_counts()
+def _check_classes(frame: pd.DataFrame, where: str, multi_label: bool = False) -> None:
+    counts = rows_per_label(frame["label"], multi_label)
     if len(counts) < 2:
         only = counts.index[0] if len(counts) else "none"
         raise PipelineError("data-single-class", f"only one class ({only}) in the label column; a classifier needs at least two",
@@ -100,10 +109,10 @@ def _check_classes(frame: pd.DataFrame, where: str) -> None:
 
 
 def _check_enough(frame: pd.DataFrame, val_size: float, test_size: float, where: str,
-                  splits: Sequence[str]) -> None:
+                  splits: Sequence[str], multi_label: bool = False) -> None:
     """A data-too-few-rows error unless every class has a row for each of `splits` and the expected sizes
-    give each split a row of every class."""
-    counts = frame["label"].value_counts()
+    give each split a row of every class (for label sets, a row can hold several: only the first check)."""
+    counts = rows_per_label(frame["label"], multi_label)
     rows = "rows" if "test" in splits else "training rows"
     rare = counts[counts < len(splits)]
     if len(rare):
@@ -117,7 +126,7 @@ def _check_enough(frame: pd.DataFrame, val_size: float, test_size: float, where:
         return all(sizes[name] >= len(counts) for name in splits)
 
     sizes = split_sizes(len(frame), val_size, test_size)
-    if not fits(len(frame)):
+    if not multi_label and not fits(len(frame)):
         # this ends: the schema keeps val_size and test_size above 0 and their sum below 1
         needed = next(total for total in itertools.count(len(frame)) if fits(total))
         given = "/".join(str(sizes[name]) for name in splits)
@@ -127,17 +136,34 @@ def _check_enough(frame: pd.DataFrame, val_size: float, test_size: float, where:
             f"{where}, data.val_size/test_size", "add rows, or adjust data.val_size/data.test_size")
 
 
-def _bucketed(frame: pd.DataFrame, shares: dict[str, float], seed: int) -> dict[str, pd.DataFrame]:
-    """The rows in each split of `shares` (consecutive buckets of [0, 1) in that order), class by class."""
+def _bucketed(frame: pd.DataFrame, shares: dict[str, float], seed: int, multi_label: bool = False,
+              where: str = "data") -> dict[str, pd.DataFrame]:
+    """The rows in each split of `shares` (consecutive buckets of [0, 1) in that order), class by class (label
+    by label, rarest first, for label sets)."""
     texts = frame["text"] if PAIR not in frame else frame["text"] + "\0" + frame[PAIR]  # a pair: both its texts
     places = bucket(texts.tolist(), seed)
     edges = np.cumsum(list(shares.values()))
     edges[-1] = 1.0
     splits = np.searchsorted(edges, places, side="right")  # index into shares
-    for rows in frame.groupby("label", sort=False).indices.values():
-        splits[rows] = _fill_gaps(splits[rows], places[rows], np.concatenate([[0.0], edges]))
+    bounds = np.concatenate([[0.0], edges])
+    groups = label_rows(frame["label"], multi_label) if multi_label else frame.groupby("label", sort=False).indices
+    for rows in sorted(groups.values(), key=len) if multi_label else groups.values():
+        splits[rows] = _fill_gaps(splits[rows], places[rows], bounds)
     names = list(shares)
+    if multi_label:
+        _check_filled(groups, splits, names, where)
     return {name: frame[splits == names.index(name)] for name in SPLITS if name in names}
+
+
+def _check_filled(groups: dict[str, list[int]], splits: np.ndarray, names: list[str], where: str) -> None:
+    """A data-too-few-rows error naming the labels some split has no row of (a row lent to one label's gap can
+    leave another's: rows with several labels)."""
+    empty = [f"{label} (no {names[index]} row)" for label, rows in groups.items()
+             for index in range(len(names)) if not (splits[rows] == index).any()]
+    if empty:
+        raise PipelineError("data-too-few-rows", f"{len(empty)} label(s) cannot have a row in every split: "
+                            f"{preview(empty)}", f"{where}, data.label_column",
+                            "add rows for those labels, or remove them")
 
 
 def _fill_gaps(splits: np.ndarray, places: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -16,9 +16,10 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_from_disk
+from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
+from pipeline.data.label_sets import labels_of
 from pipeline.data.lengths import covering
 from pipeline.data.normalise import PAIR
 from pipeline.data.text_windows import windows
@@ -28,15 +29,35 @@ TEXTS = ("text", PAIR)  # a row's text columns: the second only for pairs of tex
 COVERAGE = "coverage.json"  # in each cache entry: the split's coverage (Counts.summary)
 
 
-def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str]) -> DatasetDict:
-    """Frames with text/label (and text_pair) columns to a DatasetDict with integer `labels`."""
+def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str], multi_label: bool = False) -> DatasetDict:
+    """Frames with text/label (and text_pair) columns to a DatasetDict with integer `labels`, or for `multi_label`
+    a 0/1 float per label (in `labels` order: what binary cross-entropy reads)."""
     texts = [column for column in TEXTS if column in next(iter(parts.values())).columns]
-    features = Features({**{column: Value("string") for column in texts}, "labels": ClassLabel(names=labels)})
+    target = List(Value("float32"), length=len(labels)) if multi_label else ClassLabel(names=labels)
+    features = Features({**{column: Value("string") for column in texts}, "labels": target})
     return DatasetDict({
-        name: Dataset.from_dict({**{column: list(frame[column]) for column in texts}, "labels": list(frame["label"])},
+        name: Dataset.from_dict({**{column: list(frame[column]) for column in texts},
+                                 "labels": multi_hot(frame["label"], labels) if multi_label else list(frame["label"])},
                                 features=features)
         for name, frame in parts.items()
     })
+
+
+def multi_hot(sets: pd.Series, labels: list[str]) -> list[list[float]]:
+    """Each joined label set as 1.0 for the labels it holds, 0.0 for the others."""
+    index = {label: i for i, label in enumerate(labels)}
+    rows = []
+    for joined in sets:
+        row = [0.0] * len(labels)
+        for label in labels_of(joined):
+            row[index[label]] = 1.0
+        rows.append(row)
+    return rows
+
+
+def is_multi_label(split: Dataset) -> bool:
+    """Whether a processed split's labels are label sets (task=multi_label)."""
+    return isinstance(split.features["labels"], List)
 
 
 def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_len: int, long_text: str = "truncate",
@@ -136,7 +157,7 @@ def tokenizer_identity(tokenizer: PreTrainedTokenizerBase, max_len: int, long_te
 def cache_key(split: Dataset, identity: str) -> str:
     """A hash of everything a tokenized split depends on."""
     digest = hashlib.sha256(identity.encode())
-    digest.update(json.dumps(split.features["labels"].names).encode())
+    digest.update(json.dumps(getattr(split.features["labels"], "names", None)).encode())  # label sets: the 0/1 rows
     pairs = split[PAIR][:] if PAIR in split.column_names else None
     for i, (text, label) in enumerate(zip(split["text"][:], split["labels"][:])):  # whole columns: per row is slow
         digest.update(f"{label}\t{text}\n".encode() if pairs is None else f"{label}\t{text}\t{pairs[i]}\n".encode())

@@ -1,6 +1,7 @@
 """A classical baseline beside the transformer: TF-IDF + logistic regression (scikit-learn) fitted on the same
 training split in seconds, scored on validation and test, so a user sees whether fine-tuning earned its cost;
-for data other than the packaged set, its validation score is the default quality gate (gpu.policy)."""
+for data other than the packaged set, its validation score is the default quality gate (gpu.policy). For label
+sets (task=multi_label), one logistic regression per label (one-vs-rest), each predicting its label at 0.5."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from pipeline.data.pairs import every_text
@@ -21,12 +23,13 @@ FIT_ROWS = 50_000  # training rows the baseline (and the label check) fits on at
                    # so a file of a million rows costs what one of 50,000 does (docs/benchmarks.md)
 
 
-def tfidf_model(texts: list) -> Pipeline:
+def tfidf_model(texts: list, multi_label: bool = False) -> Pipeline:
     """TF-IDF (sublinear counts) + logistic regression with balanced class weights, on the n-grams that carry
-    meaning in these texts (`analyzer`); for pairs of texts, on PairFeatures."""
+    meaning in these texts (`analyzer`); for pairs of texts, on PairFeatures; for label sets, one per label."""
     vectorizer = TfidfVectorizer(**analyzer(every_text(texts)), sublinear_tf=True, max_features=MAX_FEATURES)
     features = PairFeatures(vectorizer) if texts and isinstance(texts[0], tuple) else vectorizer
-    return make_pipeline(features, LogisticRegression(max_iter=1000, class_weight="balanced"))
+    classifier = LogisticRegression(max_iter=1000, class_weight="balanced")
+    return make_pipeline(features, OneVsRestClassifier(classifier) if multi_label else classifier)
 
 
 class PairFeatures(TransformerMixin, BaseEstimator):
@@ -71,13 +74,17 @@ def analyzer(texts: list[str]) -> dict:
 
 def tfidf_baseline(train: tuple[list, torch.Tensor], validation: tuple[list, torch.Tensor],
                    test: tuple[list, torch.Tensor], n: int) -> dict[str, float]:
-    """`baseline/{val,test}/f1_macro` and `baseline/{val,test}/accuracy` of the model fitted on `train`."""
-    model = tfidf_model(train[0]).fit(train[0], train[1].numpy())
+    """`baseline/{val,test}/f1_macro`, `.../f1_micro` and `.../accuracy` (label sets: whole sets right) of the model
+    fitted on `train` (label ids, or 0/1 rows of label sets)."""
+    multi_label = train[1].dim() == 2
+    model = tfidf_model(train[0], multi_label).fit(train[0], train[1].numpy())
     scores = {}
     for name, (texts, targets) in (("val", validation), ("test", test)):
-        preds = torch.from_numpy(model.predict(texts)) if texts else torch.zeros(0, dtype=torch.long)
+        preds = torch.from_numpy(model.predict(texts)).long() if texts else torch.zeros_like(targets)
         scores[f"baseline/{name}/f1_macro"] = macro_f1(preds, targets, n)
-        scores[f"baseline/{name}/accuracy"] = round(float((preds == targets).float().mean()), 6) if texts else 0.0
+        scores[f"baseline/{name}/f1_micro"] = macro_f1(preds, targets, n, average="micro")
+        right = (preds == targets).all(dim=1) if multi_label else preds == targets
+        scores[f"baseline/{name}/accuracy"] = round(float(right.float().mean()), 6) if texts else 0.0
     return scores
 
 
@@ -87,6 +94,8 @@ def fitting_rows(targets: torch.Tensor, limit: int = FIT_ROWS, seed: int = 0) ->
     if len(targets) <= limit:
         return list(range(len(targets)))
     generator, fraction, chosen = torch.Generator().manual_seed(seed), limit / len(targets), []
+    if targets.dim() == 2:  # label sets: a plain seeded sample
+        return sorted(torch.randperm(len(targets), generator=generator)[:limit].tolist())
     for label in torch.unique(targets):
         rows = torch.nonzero(targets == label).flatten()
         keep = -(-int(len(rows) * fraction * 1_000_000) // 1_000_000)  # ceil without float noise

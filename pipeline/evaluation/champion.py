@@ -24,7 +24,8 @@ from pipeline.data.fingerprint import ARTIFACT, text_hash
 from pipeline.data.normalise import PAIR
 from pipeline.evaluation.metrics import macro_f1
 from pipeline.serving.inference import load_registered
-from pipeline.tracking.registry import check_same_task, current_champion, registry_error
+from pipeline.tracking.registry import (MULTI_LABEL_TASK, SINGLE_LABEL_TASK, check_same_task, current_champion,
+                                        registry_error)
 
 PROMOTE_METRIC = "test/f1_macro"
 COMPARED = f"compared/{PROMOTE_METRIC}"  # the challenger's score on the rows the champion is scored on
@@ -69,7 +70,8 @@ def score_champion(client: MlflowClient, name: str, texts: list, targets: torch.
     version = current_champion(client, name)
     if version is None:
         return {}
-    check_same_task(name, version, labels, ["text", PAIR] if texts and isinstance(texts[0], tuple) else ["text"])
+    check_same_task(name, version, labels, ["text", PAIR] if texts and isinstance(texts[0], tuple) else ["text"],
+                    MULTI_LABEL_TASK if targets.dim() == 2 else SINGLE_LABEL_TASK)
     trained = trained_texts(client, version)
     unseen = unseen_rows(trained, texts)
     scores = {"champion/version": float(version.version), "champion/rows_known": float(trained is not None),
@@ -82,11 +84,18 @@ def score_champion(client: MlflowClient, name: str, texts: list, targets: torch.
     except MlflowException as err:
         raise registry_error(client, f"downloading the champion {name} v{version.version}", err) from None
     keep = torch.from_numpy(unseen)
-    predicted = classifier.predict([text for text, kept in zip(texts, unseen) if kept])["label"].astype(str)
-    ids = {label: i for i, label in enumerate(labels)}
-    theirs = torch.tensor([ids.get(label, len(labels)) for label in predicted])
+    theirs = decided(classifier.predict([text for text, kept in zip(texts, unseen) if kept]), labels)
     return {**scores, f"champion/{PROMOTE_METRIC}": macro_f1(theirs, targets[keep], len(labels)),
             COMPARED: macro_f1(preds[keep], targets[keep], len(labels))}
+
+
+def decided(frame, labels: list[str]) -> torch.Tensor:
+    """A registered model's predictions (its predict frame) by label name, in `labels` order: each text's label id
+    (len(labels) for a label not among them), or for label sets a 0/1 row per text."""
+    ids = {label: i for i, label in enumerate(labels)}
+    if "labels" in frame:
+        return torch.tensor([[int(label in set(row)) for label in labels] for row in frame["labels"]], dtype=torch.long)
+    return torch.tensor([ids.get(label, len(labels)) for label in frame["label"].astype(str)])
 
 
 def promotion(gate_passed: bool, metrics: dict[str, float], min_rows: int) -> tuple[bool, str]:

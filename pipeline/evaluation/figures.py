@@ -1,4 +1,5 @@
-"""The evaluation's figures for a person to look at: the confusion matrix and the reliability diagram (PNG)."""
+"""The evaluation's figures for a person to look at: the confusion matrix (label sets: a per-label chart) and the
+reliability diagram (PNG)."""
 
 from __future__ import annotations
 
@@ -33,19 +34,42 @@ def confusion_png(matrix: list[list[int]], labels: list[str], path: Path) -> Non
     _save(figure, path)
 
 
-def reliability_png(before: list[dict], after: list[dict], ece: tuple[float, float], temperature: float,
-                    path: Path) -> None:
+def per_label_png(rows: list[dict], path: Path) -> None:
+    """Label sets: each label's precision, recall and F1 on test (multilabel.per_label rows) as bars side by side,
+    the label's test rows beside its name; the labels in their order, top to bottom."""
+    height = min(max(3.0, 0.45 * len(rows) + 1.5), 40.0)
+    font = 10 if len(rows) <= 30 else max(4, 300 // len(rows))
+    figure, axes = plt.subplots(figsize=(8, height))
+    width = 0.27
+    for offset, name, colour in ((-width, "precision", "tab:blue"), (0.0, "recall", "tab:orange"),
+                                 (width, "f1", "tab:green")):
+        axes.barh([i + offset for i in range(len(rows))], [row[name] for row in rows], height=width, color=colour,
+                  label=name)
+    axes.set_yticks(range(len(rows)), [f"{row['label']} ({row['support']})" for row in rows], fontsize=font,
+                    parse_math=False)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("score on the test split")
+    axes.set_title("Per label (test rows that carry it)")
+    axes.legend(loc="lower right", fontsize=8)
+    _save(figure, path)
+
+
+def reliability_png(before: list[dict], after: list[dict] | None, ece: tuple[float, float], temperature: float,
+                    path: Path, sigmoids: bool = False) -> None:
     """Accuracy against confidence per bin (calibration.reliability), before and after temperature scaling;
-    a calibrated model lies on the diagonal."""
+    a calibrated model lies on the diagonal. For label sets (`sigmoids`: every label decision pooled, no
+    temperature: `after` is None), the share of decisions whose label is right against their probability."""
     figure, axes = plt.subplots(figsize=(6, 6))
     axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="calibrated")
-    for bins, name, marker in ((before, f"raw softmax (ECE {ece[0]:.3f})", "o"),
-                               (after, f"temperature {temperature:g} (ECE {ece[1]:.3f})", "s")):
+    curves = ((before, f"sigmoids, every label (mean ECE per label {ece[0]:.3f})", "o"),) if sigmoids else \
+        ((before, f"raw softmax (ECE {ece[0]:.3f})", "o"), (after, f"temperature {temperature:g} (ECE {ece[1]:.3f})", "s"))
+    for bins, name, marker in curves:
         axes.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker=marker, label=name)
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)
-    axes.set_xlabel("confidence (top probability), mean per bin")
-    axes.set_ylabel("accuracy per bin")
+    axes.set_xlabel("probability, mean per bin" if sigmoids else "confidence (top probability), mean per bin")
+    axes.set_ylabel("share that carry the label, per bin" if sigmoids else "accuracy per bin")
     axes.set_title("Reliability diagram (test)")
     axes.legend(loc="upper left")
     _save(figure, path)

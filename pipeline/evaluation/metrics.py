@@ -8,7 +8,8 @@ import re
 
 import torch
 from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
-                                                    multiclass_f1_score, multiclass_precision, multiclass_recall)
+                                                    multiclass_f1_score, multiclass_precision, multiclass_recall,
+                                                    multilabel_f1_score)
 
 
 BOOTSTRAP_ROUNDS = 1000
@@ -31,21 +32,29 @@ def classification_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: l
     return metrics
 
 
-def macro_f1(preds: torch.Tensor, targets: torch.Tensor, n: int) -> float:
-    """Macro F1 over the n labels; a prediction with id n (a label the data lacks) counts as a wrong class."""
-    return round(float(multiclass_f1_score(preds, targets, n + 1, average="macro")), 6)
+def macro_f1(preds: torch.Tensor, targets: torch.Tensor, n: int, average: str = "macro") -> float:
+    """Macro F1 over the n labels; a prediction with id n (a label the data lacks) counts as a wrong class. Label
+    sets (0/1 rows x n labels) score each label's decisions; `average="micro"` pools them."""
+    return round(_f1(preds, targets, n, average), 6)
+
+
+def _f1(preds: torch.Tensor, targets: torch.Tensor, n: int, average: str) -> float:
+    if targets.dim() == 2:
+        return float(multilabel_f1_score(preds, targets, n, average=average))
+    return float(multiclass_f1_score(preds, targets, n + 1, average=average))
 
 
 def f1_interval(preds: torch.Tensor, targets: torch.Tensor, n: int, rounds: int = BOOTSTRAP_ROUNDS,
-                seed: int = 0) -> dict[str, float]:
-    """The 95 % percentile-bootstrap interval of the test macro F1 (`test/f1_macro_low`, `test/f1_macro_high`):
-    the test rows resampled with replacement `rounds` times; how much of a difference between runs is noise."""
+                seed: int = 0, average: str = "macro") -> dict[str, float]:
+    """The 95 % percentile-bootstrap interval of the test macro (or micro) F1 (`test/f1_macro_low`,
+    `test/f1_macro_high`): the test rows resampled with replacement `rounds` times; how much of a difference
+    between runs is noise."""
     if len(targets) == 0:
         return {}
     rows = torch.randint(len(targets), (rounds, len(targets)), generator=torch.Generator().manual_seed(seed))
-    scores = torch.tensor([float(multiclass_f1_score(preds[i], targets[i], n + 1, average="macro")) for i in rows])
+    scores = torch.tensor([_f1(preds[i], targets[i], n, average) for i in rows])
     low, high = torch.quantile(scores, torch.tensor([0.025, 0.975], dtype=scores.dtype)).tolist()
-    return {"test/f1_macro_low": round(low, 6), "test/f1_macro_high": round(high, 6)}
+    return {f"test/f1_{average}_low": round(low, 6), f"test/f1_{average}_high": round(high, 6)}
 
 
 def per_class(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> list[dict]:

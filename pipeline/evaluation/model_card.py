@@ -6,6 +6,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core.redact import redact
+from pipeline.evaluation.multilabel import thresholds_of
 from pipeline.serving.text_classifier import THREADS_ENV
 
 
@@ -14,30 +15,28 @@ def model_card(cfg: DictConfig, metrics: dict, stats: dict, plan: dict, onnx_che
     """A README.md that says what the model does, how well, and the config that made it (secrets masked);
     `per_class` is reports/per_class.csv's rows, `run_id` the training run in MLflow."""
     rows = "\n".join(f"| {key} | {value} |" for key, value in metrics.items())
+    multi = stats.get("task") == "multi_label"
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
 ---
 # {cfg.model.name} fine-tuned on {cfg.data.name}
 
-Sequence classifier for the labels: {", ".join(stats["labels"])}.
+{"Multi-label classifier (a set of 0 to all of the labels a text, one sigmoid each)" if multi else "Sequence classifier"} for the labels: {", ".join(stats["labels"])}.
 Rows used (train / validation / test): {stats["rows"]["train"]} / {stats["rows"]["validation"]} / {stats["rows"]["test"]}.
 
 {_reading(stats["tokens"])}
 
 ## Test metrics
 {_interval(metrics, stats["rows"]["test"])}
-{_calibration(metrics)}
+{_thresholds(metrics, stats["labels"]) if multi else _calibration(metrics)}
 Per class (support: test rows of the label):
 
 | label | precision | recall | F1 | support |
 |---|---|---|---|---|
 {_per_class(per_class)}
 
-The error report: `reports/errors.csv` (every misclassified test example, with the runner-up label),
-`reports/per_class.csv`, `reports/figures/confusion_matrix.png` and `reports/figures/reliability.png` in the
-project that made this model, and the same files under `evaluation/` in its MLflow run `{run_id}`;
-`reports/suspect_labels.csv` lists the training examples whose label the baseline doubts.
+{_report_files(multi, run_id)}
 
 {_gate(plan)}
 {_contest(metrics)}
@@ -49,8 +48,7 @@ project that made this model, and the same files under `evaluation/` in its MLfl
 
 {_usage(bool(cfg.data.get("text_pair_column")))}
 
-transformers' pipeline gives the raw softmax; the calibrated probabilities are softmax(logits / temperature),
-with the temperature in `calibration.json`, as the registered model and `python -m pipeline.predict` return them.
+{_probabilities(multi)}
 
 ONNX: `model.onnx` (opset {onnx_check["opset"]}, dynamic batch and sequence axes); ONNX Runtime matches
 PyTorch within {onnx_check["max_abs_logit_diff"]:.1e} (max |logit difference| on {onnx_check["checked_examples"]}
@@ -131,6 +129,37 @@ def _threads(count: int) -> str:
     """The ONNX Runtime threads each request ran on when the latency was measured: the served model's."""
     threads = "ONNX Runtime's own number of threads" if count == 0 else f"{count} ONNX Runtime thread{'s' * (count > 1)}"
     return f"{threads} per request as served ({THREADS_ENV}={count})"
+
+
+def _report_files(multi: bool, run_id: str) -> str:
+    if multi:
+        return (f"The error report: `reports/errors.csv` (every test example whose predicted label set is wrong, with the "
+                f"labels it missed and the labels it added), `reports/per_class.csv`, `reports/figures/per_label.png` and "
+                f"`reports/figures/reliability.png` in the project that made this model, and the same files under "
+                f"`evaluation/` in its MLflow run `{run_id}`.")
+    return (f"The error report: `reports/errors.csv` (every misclassified test example, with the runner-up label),\n"
+            f"`reports/per_class.csv`, `reports/figures/confusion_matrix.png` and `reports/figures/reliability.png` in the\n"
+            f"project that made this model, and the same files under `evaluation/` in its MLflow run `{run_id}`;\n"
+            f"`reports/suspect_labels.csv` lists the training examples whose label the baseline doubts.")
+
+
+def _probabilities(multi: bool) -> str:
+    if multi:
+        return ("transformers' pipeline takes `function_to_apply=\"sigmoid\", top_k=None` for every label's probability; "
+                "the labels predicted are those whose probability reaches their threshold in `thresholds.json`, as the "
+                "registered model and `python -m pipeline.predict` return them.")
+    return ("transformers' pipeline gives the raw softmax; the calibrated probabilities are softmax(logits / temperature),\n"
+            "with the temperature in `calibration.json`, as the registered model and `python -m pipeline.predict` return them.")
+
+
+def _thresholds(metrics: dict, labels: list[str]) -> str:
+    tuned = ", ".join(f"{label} {value}" for label, value in thresholds_of(metrics, labels).items())
+    return (f"Micro F1 {metrics['test/f1_micro']} ({metrics['test/f1_micro_low']} to {metrics['test/f1_micro_high']}); "
+            f"whole label sets right {metrics['test/accuracy']}; Hamming loss {metrics['test/hamming_loss']} (the share "
+            f"of label decisions wrong). A label is predicted where its sigmoid reaches its threshold, tuned on the "
+            f"validation split for its best F1 (0.5 for a label with under 5 validation rows; `thresholds.json`): "
+            f"{tuned}. Expected calibration error of the sigmoids on the test split, mean over the labels: "
+            f"{metrics['test/ece']} (`test/ece/<label>` below).\n")
 
 
 def _interval(metrics: dict, rows: int) -> str:

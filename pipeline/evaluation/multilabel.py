@@ -1,7 +1,7 @@
 """Multi-label classification (task=multi_label): one sigmoid per label, a decision threshold per label tuned on
 the validation split, and the metrics of label sets (torchmetrics): micro and macro F1, subset accuracy (the
-whole set right), Hamming loss (the share of label decisions wrong), and each label's precision, recall, F1
-and support."""
+whole set right: `test/accuracy`), Hamming loss (the share of label decisions wrong), each label's precision,
+recall, F1 and support, and each label's calibration error."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ from torchmetrics.functional.classification import (multilabel_exact_match, mult
                                                     multilabel_hamming_distance, multilabel_precision,
                                                     multilabel_recall)
 
-DEFAULT_THRESHOLD = 0.5
+from pipeline.data.pairs import text_fields
+from pipeline.evaluation.calibration import BINS
+from pipeline.evaluation.metrics import PER_CLASS, metric_keys
+from pipeline.serving.text_classifier import DEFAULT_THRESHOLD, decide  # noqa: F401  (decide: the one decision rule)
+
 MIN_POSITIVES = 5  # validation rows of a label needed to tune its threshold; fewer keep DEFAULT_THRESHOLD
 GRID = tuple(round(0.05 * step, 2) for step in range(1, 20))  # the thresholds tried: 0.05 to 0.95
+NONE = "(none)"  # the confusion rows' stand-in for "no label": a missed label is predicted NONE, an extra one true NONE
+ERROR_FIELDS = ["true", "predicted", "missed", "extra"]  # errors.csv's columns after the text columns
 
 
 def tune_thresholds(probs: np.ndarray, targets: np.ndarray, min_positives: int = MIN_POSITIVES) -> list[float]:
@@ -37,9 +43,9 @@ def _f1(predicted: np.ndarray, truth: np.ndarray) -> float:
     return 2 * true_positives / max(float(predicted.sum() + truth.sum()), 1.0)
 
 
-def decide(probs: np.ndarray, thresholds: list[float]) -> np.ndarray:
-    """The label sets: each label whose probability reaches its threshold (0/1 per label)."""
-    return (probs >= np.asarray(thresholds, dtype=probs.dtype)).astype(np.int64)
+def thresholds_of(metrics: dict, labels: list[str]) -> dict[str, float]:
+    """The decision threshold of each label that evaluate tuned (metrics.json `threshold/<label>`), by label."""
+    return {label: metrics[f"threshold/{key}"] for label, key in zip(labels, metric_keys(labels))}
 
 
 def positive_weights(targets: torch.Tensor) -> torch.Tensor:
@@ -50,26 +56,82 @@ def positive_weights(targets: torch.Tensor) -> torch.Tensor:
 
 
 def multilabel_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str], split: str = "test") -> dict:
-    """Micro and macro F1, subset accuracy, Hamming loss and per-label precision/recall/F1 of decided label
-    sets (0/1, rows x labels), rounded to 6 decimals, under `<split>/...` names."""
+    """Micro and macro F1, precision and recall, subset accuracy (`accuracy`), Hamming loss and per-label
+    precision/recall/F1 of decided label sets (0/1, rows x labels), rounded to 6 decimals, under `<split>/...`."""
     n = len(labels)
-    metrics = {f"{split}/f1_micro": multilabel_f1_score(preds, targets, n, average="micro"),
+    metrics = {f"{split}/accuracy": multilabel_exact_match(preds, targets, n),
                f"{split}/f1_macro": multilabel_f1_score(preds, targets, n, average="macro"),
-               f"{split}/subset_accuracy": multilabel_exact_match(preds, targets, n),
+               f"{split}/f1_micro": multilabel_f1_score(preds, targets, n, average="micro"),
+               f"{split}/precision_macro": multilabel_precision(preds, targets, n, average="macro"),
+               f"{split}/recall_macro": multilabel_recall(preds, targets, n, average="macro"),
                f"{split}/hamming_loss": multilabel_hamming_distance(preds, targets, n, average="micro")}
     metrics = {key: round(float(value), 6) for key, value in metrics.items()}
-    for row in per_label(preds, targets, labels):
-        for name in ("precision", "recall", "f1"):
-            metrics[f"{split}/{name}/{row['label']}"] = row[name]
+    for row, key in zip(per_label(preds, targets, labels), metric_keys(labels)):
+        for name in PER_CLASS:
+            metrics[f"{split}/{name}/{key}"] = row[name]
     return metrics
 
 
 def per_label(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> list[dict]:
-    """One row per label: its precision, recall and F1 (rounded to 6 decimals) and support (rows that carry it)."""
+    """One row per label (reports/per_class.csv): its precision, recall and F1 (rounded to 6 decimals) and support
+    (the test rows that carry it)."""
     n = len(labels)
     scores = {"precision": multilabel_precision(preds, targets, n, average=None),
               "recall": multilabel_recall(preds, targets, n, average=None),
               "f1": multilabel_f1_score(preds, targets, n, average=None)}
     support = targets.sum(dim=0).tolist()
-    return [{"label": label, **{name: round(float(scores[name][i]), 6) for name in scores}, "support": int(support[i])}
+    return [{"label": label, **{name: round(float(scores[name][i]), 6) for name in PER_CLASS}, "support": int(support[i])}
             for i, label in enumerate(labels)]
+
+
+def label_calibration(probs: np.ndarray, targets: np.ndarray, labels: list[str], bins: int = BINS) -> dict[str, float]:
+    """Each label's expected calibration error (`test/ece/<label>`: over equal-width bins of its probability, the
+    rows-weighted gap between the mean probability and the share of rows that carry the label) and their mean
+    (`test/ece`). No temperature is fitted for sigmoids (`calibration/temperature` 1)."""
+    errors = [binary_ece(probs[:, i], targets[:, i], bins) for i in range(len(labels))]
+    return {"calibration/temperature": 1.0, "test/ece": round(float(np.mean(errors)), 6) if errors else 0.0,
+            **{f"test/ece/{key}": round(error, 6) for key, error in zip(metric_keys(labels), errors)}}
+
+
+def binary_ece(probs: np.ndarray, truth: np.ndarray, bins: int = BINS) -> float:
+    """Expected calibration error of one label's probabilities against its 0/1 truth."""
+    if len(truth) == 0:
+        return 0.0
+    index = np.clip(np.ceil(probs * bins).astype(int) - 1, 0, bins - 1)
+    return float(sum((index == b).sum() / len(truth) * abs(truth[index == b].mean() - probs[index == b].mean())
+                     for b in range(bins) if (index == b).any()))
+
+
+def reliability(probs: np.ndarray, targets: np.ndarray, bins: int = BINS) -> list[dict]:
+    """calibration.reliability's bins for every label decision pooled: mean probability against the share of
+    decisions whose label the row carries."""
+    flat, truth = probs.ravel(), targets.ravel()
+    index = np.clip(np.ceil(flat * bins).astype(int) - 1, 0, bins - 1)
+    return [{"bin": int(b), "low": b / bins, "high": (b + 1) / bins, "rows": int((index == b).sum()),
+             "confidence": float(flat[index == b].mean()), "accuracy": float(truth[index == b].mean())}
+            for b in range(bins) if (index == b).any()]
+
+
+def wrong_sets(texts: list, targets: torch.Tensor, preds: torch.Tensor, labels: list[str]) -> list[dict]:
+    """One row per test example whose predicted label set is not its true one, in test order: its text(s), both
+    sets, the labels it missed and the labels it added (each joined by `|`)."""
+    rows = []
+    for text, truth, predicted in zip(texts, targets.tolist(), preds.tolist()):
+        if truth == predicted:
+            continue
+        named = {name: "|".join(labels[i] for i, (t, p) in enumerate(zip(truth, predicted)) if keep(t, p))
+                 for name, keep in (("true", lambda t, p: t), ("predicted", lambda t, p: p),
+                                    ("missed", lambda t, p: t and not p), ("extra", lambda t, p: p and not t))}
+        rows.append({**text_fields(text), **named})
+    return rows
+
+
+def confusion_rows(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> list[dict]:
+    """{actual, predicted} rows of every label decision that matters, for `dvc plots` (the confusion template): a
+    label found is (label, label), a label missed (label, NONE), a label added (NONE, label)."""
+    rows = []
+    for truth, predicted in zip(targets.tolist(), preds.tolist()):
+        for label, t, p in zip(labels, truth, predicted):
+            if t or p:
+                rows.append({"actual": label if t else NONE, "predicted": label if p else NONE})
+    return rows

@@ -17,9 +17,10 @@ from pipeline.evaluation import gate
 from pipeline.evaluation.champion import COMPARED, PROMOTE_METRIC, promotion
 from pipeline.serving.pyfunc import log_pyfunc
 from pipeline.serving.quantize import INT8_FILE
-from pipeline.serving.text_classifier import input_columns
-from pipeline.tracking.registry import (GATE_TAG, INPUTS_TAG, LABELS_TAG, SERVED_TAG, check_same_task, current_champion,
-                                        promote, register, registered_for_run, registry_error)
+from pipeline.serving.text_classifier import input_columns, saved_thresholds
+from pipeline.tracking.registry import (GATE_TAG, INPUTS_TAG, LABELS_TAG, MULTI_LABEL_TASK, SERVED_TAG, SINGLE_LABEL_TASK,
+                                        TASK_TAG, check_same_task, current_champion, promote, register,
+                                        registered_for_run, registry_error)
 
 
 def release(client: MlflowClient, name: str, folder: Path, training: dict, metrics: dict, labels: list[str],
@@ -32,8 +33,9 @@ def release(client: MlflowClient, name: str, folder: Path, training: dict, metri
     served_with = f"{serve_with}:{onnx_file}" if serve_with == "onnx" else serve_with
     metrics = served_metrics(folder, metrics)
     champion, inputs = current_champion(client, name), input_columns(folder)
+    task = MULTI_LABEL_TASK if saved_thresholds(folder, labels) is not None else SINGLE_LABEL_TASK
     if champion is not None:
-        check_same_task(name, champion, labels, inputs)
+        check_same_task(name, champion, labels, inputs, task)
     version = registered_for_run(client, name, run_id, served_with)
     registered_now = version is None
     try:
@@ -41,7 +43,7 @@ def release(client: MlflowClient, name: str, folder: Path, training: dict, metri
             model_uri = log_pyfunc(client.tracking_uri, run_id, folder, serve_with, onnx_file)
             version = register(client, name, model_uri, {PROMOTE_METRIC: str(metrics[PROMOTE_METRIC]), GATE_TAG: str(passed),
                                                          LABELS_TAG: json.dumps(labels), SERVED_TAG: served_with,
-                                                         INPUTS_TAG: json.dumps(inputs)})
+                                                         INPUTS_TAG: json.dumps(inputs), TASK_TAG: task})
         if champion is not None and int(champion.version) == int(version.version):
             promoted, reason = True, "already the champion"
         else:

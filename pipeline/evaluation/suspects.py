@@ -23,7 +23,10 @@ def fields(texts: list) -> list[str]:
 
 def suspect_labels(texts: list, targets: torch.Tensor, labels: list[str], seed: int) -> list[dict] | None:
     """The suspect examples, most suspect first (lowest out-of-fold probability of the given label); None
-    where a label has fewer than 2 training rows (no fold could score it with a model that saw the label)."""
+    where a label has fewer than 2 training rows (no fold could score it with a model that saw the label), or for
+    label sets (task=multi_label), which confident learning's single-label check does not read."""
+    if targets.dim() == 2:
+        return None
     given = targets.numpy()
     folds = int(min(FOLDS, np.bincount(given, minlength=len(labels)).min()))  # every label in every fold
     if folds < 2:

@@ -77,14 +77,17 @@ def set_truncation(tokenizer: PreTrainedTokenizerBase, max_len: int, side: str, 
 
 
 def build_model(model: DictConfig, labels: list[str], tokenizer: PreTrainedTokenizerBase,
-                attention: str = "sdpa", start_from: Path | None = None):
-    """A sequence-classification model with a fresh head for `labels`.
+                attention: str = "sdpa", start_from: Path | None = None, multi_label: bool = False):
+    """A sequence-classification model with a fresh head for `labels` (for label sets, `multi_label`, its config's
+    problem_type says so: every serving path reads it).
 
     `start_from`: a folder of pretrained weights for a `scratch` model (the pretrain stage's output).
     """
     label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                   "label2id": {label: i for i, label in enumerate(labels)},
                   "pad_token_id": tokenizer.pad_token_id}
+    if multi_label:
+        label_maps["problem_type"] = "multi_label_classification"
     if model.arch.family != "lstm":
         label_maps["attn_implementation"] = attention
     if model.source == "scratch" and start_from is None:

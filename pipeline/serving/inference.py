@@ -19,8 +19,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 import pipeline.models.lstm  # noqa: F401  (registers the lstm baseline with the Auto classes)
 from pipeline.models.safe_load import load_pretrained
 from pipeline.data.normalise import PAIRS_SETTING
-from pipeline.serving.text_classifier import (Batch, Encode, Text, TextClassifier, calibrated, cut_settings, logits,
-                                              probabilities_frame, saved_temperature, torch_forward, windowed)
+from pipeline.serving.text_classifier import (Batch, Encode, Text, TextClassifier, cut_settings, logits, predictions,
+                                              saved_temperature, saved_thresholds, torch_forward, windowed)
 
 
 def load_model(folder: Path | str, trust_remote_code: bool = False):
@@ -98,7 +98,8 @@ def predicted_ids(model, tokenizer: PreTrainedTokenizerBase, texts: list[Text], 
 
 def predict_folder(folder: Path | str, texts: list[Text], trust_remote_code: bool = False) -> pd.DataFrame:
     """Predictions for `texts` with an exported folder's PyTorch model on the CPU, calibrated by its
-    temperature."""
+    temperature (label sets: decided by its thresholds)."""
     model, tokenizer = load_folder(folder, trust_remote_code)
-    return probabilities_frame(calibrated(model_logits(model, tokenizer, texts), saved_temperature(folder)),
-                               label_names(model.config))
+    labels = label_names(model.config)
+    return predictions(model_logits(model, tokenizer, texts), labels, saved_temperature(folder),
+                       saved_thresholds(folder, labels))

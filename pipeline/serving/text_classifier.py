@@ -8,8 +8,11 @@ data.text_pair_column, reads (text, text_pair) as its tokenizer encodes pairs) a
 model_max_length as preprocess cut them (text_windows.py, data.long_text: truncated, head and tail, or overlapping windows), padded
 to the batch's longest; a forward function turns each batch into logits (a text's logits are the mean of
 its windows'), and a softmax of the logits divided by the folder's calibration temperature (calibration.json,
-fitted on the validation split by evaluate; 1 without it) gives each label's probability. evaluate, predict,
-the ONNX parity check, champion scoring and the served model all go through `logits`.
+fitted on the validation split by evaluate; 1 without it) gives each label's probability. A model of label sets
+(task=multi_label: config.json's problem_type) gives each label a sigmoid of its logit instead, and predicts the
+labels whose probability reaches their threshold (thresholds.json, tuned on the validation split by evaluate;
+0.5 without it). evaluate, predict, the ONNX parity check, champion scoring and the served model all go through
+`logits`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ NO_LIMIT = 1_000_000  # transformers' model_max_length for "no limit" is 1e30
 Forward = Callable[[Batch], np.ndarray]  # a batch -> its logits
 BACKENDS = ("onnx", "pytorch")
 CALIBRATION_FILE = "calibration.json"  # {"temperature": T}: probabilities are softmax(logits / T)
+THRESHOLDS_FILE = "thresholds.json"  # {"thresholds": {label: t}}: a model of label sets predicts sigmoid(logit) >= t
+MULTI_LABEL = "multi_label_classification"  # config.json's problem_type for a model of label sets
+DEFAULT_THRESHOLD = 0.5
 THREADS_ENV = "TEXT_CLASSIFIER_THREADS"  # the served model's ONNX Runtime intra-op threads per request
 SERVING_THREADS = 0  # without THREADS_ENV: ONNX Runtime's own choice, a thread per physical core
 SPINNING = "session.intra_op.allow_spinning"  # off: a thread with no work sleeps, leaving the cores to concurrent
@@ -100,6 +106,10 @@ def softmax(values: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * values))  # 1 / (1 + e^-x), without overflow for large |x|
+
+
 def saved_temperature(folder: Path | str) -> float:
     """The calibration temperature saved in an exported folder; 1.0 (the raw softmax) without one."""
     path = Path(folder) / CALIBRATION_FILE
@@ -117,6 +127,40 @@ def probabilities_frame(probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
     frame.insert(0, "label", [labels[i] for i in probs.argmax(axis=1)])
     frame.insert(1, "score", probs.max(axis=1))
     return frame
+
+
+def label_sets_frame(probs: np.ndarray, thresholds: list[float], labels: list[str]) -> pd.DataFrame:
+    """One row per text of a model of label sets: the predicted labels (a list, in label order; empty when no
+    label reaches its threshold) and every label's probability."""
+    frame = pd.DataFrame(probs, columns=[f"prob/{label}" for label in labels])
+    frame.insert(0, "labels", [[labels[i] for i in np.flatnonzero(row)] for row in decide(probs, thresholds)])
+    return frame
+
+
+def decide(probs: np.ndarray, thresholds: list[float]) -> np.ndarray:
+    """The label sets of sigmoid probabilities: 1 where a label's probability reaches its threshold, else 0."""
+    return (probs >= np.asarray(thresholds, dtype=probs.dtype)).astype(np.int64)
+
+
+def predictions(values: np.ndarray, labels: list[str], temperature: float = 1.0,
+                thresholds: list[float] | None = None) -> pd.DataFrame:
+    """The predictions frame of logits: calibrated softmax and the top label, or for a model of label sets
+    (`thresholds` given) sigmoids and the labels that reach their thresholds."""
+    if thresholds is None:
+        return probabilities_frame(calibrated(values, temperature), labels)
+    return label_sets_frame(sigmoid(values), thresholds, labels)
+
+
+def saved_thresholds(folder: Path | str, labels: list[str]) -> list[float] | None:
+    """A model of label sets' decision thresholds, in `labels` order (thresholds.json; 0.5 for a label it lacks);
+    None for a model of single labels (config.json's problem_type)."""
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if config.get("problem_type") != MULTI_LABEL:
+        return None
+    path = folder / THRESHOLDS_FILE
+    saved = json.loads(path.read_text(encoding="utf-8"))["thresholds"] if path.is_file() else {}
+    return [float(saved.get(label, DEFAULT_THRESHOLD)) for label in labels]
 
 
 def tokenizer_encode(folder: Path | str) -> Encode:
@@ -205,6 +249,7 @@ class TextClassifier:
         self.columns = input_columns(folder)
         self.pairs = len(self.columns) == 2
         self.temperature = saved_temperature(folder)
+        self.thresholds = saved_thresholds(folder, self.labels)  # None: one label a text
         self.forward = onnx_forward(onnx_session(folder / onnx_file, threads)) if backend == "onnx" else \
             torch_forward(_load_torch(folder))
 
@@ -212,7 +257,12 @@ class TextClassifier:
         return logits(self.forward, self.encode, texts, len(self.labels), self.pairs)
 
     def predict(self, texts: list[Text]) -> pd.DataFrame:
-        return probabilities_frame(calibrated(self.logits(texts), self.temperature), self.labels)
+        return predictions(self.logits(texts), self.labels, self.temperature, self.thresholds)
+
+    def decisions(self, texts: list[Text]) -> np.ndarray:
+        """The predicted label id of each text, or for label sets a 0/1 row per text."""
+        values = self.logits(texts)
+        return values.argmax(axis=1) if self.thresholds is None else decide(sigmoid(values), self.thresholds)
 
     def request(self, model_input) -> list[Text]:
         """The texts of a request: a DataFrame's input columns (input_columns), or a list of texts (of pairs)."""

@@ -36,7 +36,7 @@ def baseline(seed: int) -> tuple[dict, list[dict] | None]:
 def main() -> None:
     scores, suspects = baseline(load_params("seed").seed)
     doubted = (f"{len(suspects)} training label(s) look wrong" if suspects is not None else
-               "labels not checked (a label has fewer than 2 training rows)")
+               "labels not checked (label sets, or a label with fewer than 2 training rows)")
     print(f"baseline: TF-IDF + logistic regression val macro F1 {scores['baseline/val/f1_macro']}, test "
           f"{scores['baseline/test/f1_macro']}; {doubted}: {paths.SUSPECT_LABELS}")
 

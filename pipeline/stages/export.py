@@ -28,7 +28,8 @@ from pipeline.evaluation.release import describe, release
 from pipeline.models.safe_load import load_pretrained
 from pipeline.evaluation.model_card import model_card
 from pipeline.serving.onnx_export import export_onnx
-from pipeline.serving.text_classifier import CALIBRATION_FILE
+from pipeline.evaluation.multilabel import thresholds_of
+from pipeline.serving.text_classifier import CALIBRATION_FILE, THRESHOLDS_FILE
 from pipeline.tracking.registry import model_name
 from pipeline.tracking.store import log_evaluation, training_client
 
@@ -49,6 +50,8 @@ def export(cfg: DictConfig, training: dict, metrics: dict, client: MlflowClient)
         shutil.copytree(paths.TOKENIZER, out, dirs_exist_ok=True)
         shutil.copy2(paths.LABELS, out / paths.LABELS.name)
         write_json(out / CALIBRATION_FILE, {"temperature": metrics["calibration/temperature"]})  # fitted by evaluate
+        if stats.get("task") == "multi_label":  # label sets: each label's threshold, tuned by evaluate
+            write_json(out / THRESHOLDS_FILE, {"thresholds": thresholds_of(metrics, stats["labels"])})
         onnx_check = export_onnx(paths.TRAINED, tokenizer, out / "model.onnx", split_texts("validation")[:PARITY_EXAMPLES],
                                  trust)
         write_json(out / "onnx_check.json", onnx_check)

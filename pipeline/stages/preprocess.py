@@ -14,6 +14,7 @@ from pipeline.core.atomic import atomic_dir, write_json
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.core.outputs import read_json
 from pipeline.data.clean import clean
+from pipeline.data.label_sets import check_separator, check_source, names_in, rows_per_label, separator
 from pipeline.data.labels import label_order
 from pipeline.data.lengths import STEP, covering_length
 from pipeline.data.normalise import PAIR
@@ -32,15 +33,21 @@ BATCH = 10_000  # texts tokenized at once to measure their lengths: bounds the m
 def preprocess(cfg: DictConfig) -> dict:
     """Write data/processed (dataset, tokenizer, labels) and return the data stats."""
     check_pair_settings(cfg.data, cfg.model)
-    frame = load_frame(cfg.data)
+    multi_label = cfg.task == "multi_label"
+    if multi_label:
+        check_source(cfg.data)
+    frame = load_frame(cfg.data, multi_label)
     source_labels = frame.attrs.get("labels")
-    frame, cleaning = clean(frame)
+    frame, cleaning = clean(frame, empty_label_ok=multi_label and bool(cfg.data.get("allow_empty_labels")))
     if frame.empty:
         raise PipelineError(
             "data-no-rows", f"no usable rows left after cleaning ({cleaning['rows_in']} rows read)", str(cfg.data.path),
             "check data.text_column and data.label_column point at the right columns")
-    labels = label_order(set(frame["label"]), cfg.data.get("labels"), source_labels, "data.labels")
-    parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path))
+    if multi_label:
+        check_separator(frame["label"], separator(cfg.data), str(cfg.data.path))
+    labels = label_order(names_in(frame["label"], multi_label), cfg.data.get("labels"), source_labels, "data.labels")
+    parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path),
+                  multi_label=multi_label)
     train_examples = examples(parts["train"])
     train_texts = every_text(train_examples)
     tokenizer = build_tokenizer(cfg.model, train_texts)
@@ -48,7 +55,7 @@ def preprocess(cfg: DictConfig) -> dict:
         check_pair_tokenizer(tokenizer, cfg.model)
     max_len, why = sequence_length(cfg, train_examples, tokenizer)
     set_truncation(tokenizer, max_len, cfg.data.truncation_side, cfg.data.long_text, pairs=PAIR in frame)
-    dataset, coverage = tokenize(to_dataset(parts, labels), tokenizer, max_len, cfg.data.long_text)
+    dataset, coverage = tokenize(to_dataset(parts, labels, multi_label), tokenizer, max_len, cfg.data.long_text)
     scripts = {name: script_mix(every_text(examples(part))) for name, part in parts.items()}
     check_readable(coverage["train"], scripts["train"], train_texts, tokenizer, cfg.model, cfg.data)
     with atomic_dir(paths.PROCESSED) as out:
@@ -56,10 +63,12 @@ def preprocess(cfg: DictConfig) -> dict:
         tokenizer.save_pretrained(out / paths.TOKENIZER.name)
         write_json(out / paths.LABELS.name, labels)
     stats = {
+        "task": cfg.task,
         "cleaning": cleaning,
         "labels": labels,
         "rows": {name: len(part) for name, part in parts.items()},
-        "rows_per_label": {name: part["label"].value_counts().sort_index().to_dict() for name, part in parts.items()},
+        "rows_per_label": {name: rows_per_label(part["label"], multi_label).sort_index().to_dict()
+                           for name, part in parts.items()},
         "tokens": {"max_seq_len": max_len, "max_seq_len_reason": why, "side": cfg.data.truncation_side,
                    "long_text": cfg.data.long_text, **coverage},
         "scripts": scripts,
@@ -82,7 +91,7 @@ def sequence_length(cfg: DictConfig, texts: list, tokenizer) -> tuple[int, str]:
 
 
 def main() -> None:
-    stats = preprocess(load_params("data", "model", "seed", "gpu", "train", "finetune", "strategy"))
+    stats = preprocess(load_params("data", "model", "seed", "task", "gpu", "train", "finetune", "strategy"))
     print(f"preprocess: {stats['rows']} rows, {len(stats['labels'])} labels; dropped {stats['cleaning']}")
     tokens = stats["tokens"]
     print(f"preprocess: max_seq_len {tokens['max_seq_len']} ({tokens['max_seq_len_reason']}); texts cut: "

@@ -24,7 +24,8 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.redact import redact
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-LABELS_TAG, GATE_TAG, SERVED_TAG, INPUTS_TAG = "labels", "gate_passed", "served_with", "inputs"
+LABELS_TAG, GATE_TAG, SERVED_TAG, INPUTS_TAG, TASK_TAG = "labels", "gate_passed", "served_with", "inputs", "task"
+SINGLE_LABEL_TASK, MULTI_LABEL_TASK = "single_label", "multi_label"
 LOCK_SUFFIX = ".promotion-lock"
 LOCK_WAIT_S = 120  # how long a promotion waits for another one to finish
 LOCK_STALE_S = 600  # a lock this old was left by a process that died holding it
@@ -63,12 +64,20 @@ def inputs_of(version) -> list[str]:
     return json.loads(value) if value else ["text"]
 
 
-def check_same_task(name: str, champion, labels: list[str], inputs: list[str]) -> None:
-    """A champion is only challenged by a model of the same task: one that reads the same `inputs` (single texts
-    or pairs) and classifies every label the champion does (new data may add a label; a model that lacks one of
-    the champion's labels is another task)."""
+def task_of(version) -> str:
+    """single_label, or multi_label for a version of label sets (versions registered before it was recorded are
+    single_label)."""
+    return version.tags.get(TASK_TAG) or SINGLE_LABEL_TASK
+
+
+def check_same_task(name: str, champion, labels: list[str], inputs: list[str], task: str = SINGLE_LABEL_TASK) -> None:
+    """A champion is only challenged by a model of the same task: one that gives one label or a label set as it
+    does (`task`), reads the same `inputs` (single texts or pairs) and classifies every label the champion does
+    (new data may add a label; a model that lacks one of the champion's labels is another task)."""
     theirs, reads = labels_of(champion), inputs_of(champion)
-    if reads != inputs:
+    if task_of(champion) != task:
+        what = f"of the task {task_of(champion)}; this model's task is {task}"
+    elif reads != inputs:
         what = f"that reads {' and '.join(reads)}; this model reads {' and '.join(inputs)}"
     elif theirs is not None and not set(theirs) <= set(labels):
         what = f"for the labels {theirs}; this model classifies {labels}"

@@ -22,6 +22,7 @@ from pipeline.core.atomic import write_json, write_yaml
 from pipeline.core.errors import PipelineError
 from pipeline.core.outputs import read_json
 from pipeline.core.redact import redact
+from pipeline.data.tokenize import is_multi_label
 from pipeline.evaluation import gate
 from pipeline.models.finetune import apply_finetune, merged, parameter_counts
 from pipeline.models.sources import build_model
@@ -70,7 +71,7 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
                             f"{cfg.model.name} is built from scratch and was not pretrained", "params.yaml finetune.mode",
                             "use -S finetune=full, or pretrain first (-S pretrain.steps=...)")
     model = build_model(cfg.model, read_json(paths.LABELS), datamodule.tokenizer, settings["attention"],
-                        start_from=pretrained)
+                        start_from=pretrained, multi_label=is_multi_label(datamodule.dataset["train"]))
     if settings["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
         if cfg.finetune.mode != "full":

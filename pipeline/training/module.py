@@ -7,17 +7,24 @@ import math
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import (MulticlassAccuracy, MulticlassF1Score, MultilabelExactMatch,
+                                         MultilabelF1Score)
 from transformers import get_linear_schedule_with_warmup
 
 from pipeline.core.errors import PipelineError
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+MULTI_LABEL = "multi_label_classification"  # a transformers config's problem_type for label sets
 
 
 class TextClassifier(L.LightningModule):
-    """Logs `train/loss`, `val/loss`, `val/accuracy` and `val/f1` (macro). With `class_weights` the training loss
-    is the weighted cross-entropy (validation loss stays the model's own, unweighted)."""
+    """Logs `train/loss`, `val/loss`, `val/accuracy`, `val/f1` (macro) and `val/f1_micro`. With `class_weights` the
+    training loss is the weighted cross-entropy (validation loss stays unweighted).
+
+    For label sets (`multi_label`: the model's config says multi_label_classification) each label is a sigmoid with
+    binary cross-entropy (`class_weights` are then its positive weights), a label is predicted at probability 0.5
+    while training (evaluate tunes each label's threshold afterwards), and `val/accuracy` counts whole sets right.
+    """
 
     def __init__(self, model, lr: float, weight_decay: float, warmup_ratio: float,
                  class_weights: torch.Tensor | None = None):
@@ -26,35 +33,45 @@ class TextClassifier(L.LightningModule):
         self.save_hyperparameters(ignore=["model", "class_weights"])
         self.register_buffer("class_weights", class_weights, persistent=False)  # follows the module's device
         num_labels = model.config.num_labels
-        self.val_f1 = MulticlassF1Score(num_labels, average="macro")
-        self.val_accuracy = MulticlassAccuracy(num_labels, average="micro")
+        self.multi_label = model.config.problem_type == MULTI_LABEL
+        if self.multi_label:
+            self.val_f1, self.val_f1_micro = (MultilabelF1Score(num_labels, average=mean) for mean in ("macro", "micro"))
+            self.val_accuracy = MultilabelExactMatch(num_labels)
+        else:
+            self.val_f1, self.val_f1_micro = (MulticlassF1Score(num_labels, average=mean) for mean in ("macro", "micro"))
+            self.val_accuracy = MulticlassAccuracy(num_labels, average="micro")
 
     def training_step(self, batch, batch_idx):
-        if self.class_weights is None:
-            loss = self.model(**batch).loss
-        else:
-            inputs = {name: value for name, value in batch.items() if name != "labels"}
-            logits = self.model(**inputs).logits
-            loss = F.cross_entropy(logits.float(), batch["labels"], weight=self.class_weights)
+        inputs = {name: value for name, value in batch.items() if name != "labels"}
+        loss = self.loss(self.model(**inputs).logits, batch["labels"], self.class_weights)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy (weighted per class), or for label sets binary cross-entropy (weighted per label's
+        positives)."""
+        if self.multi_label:
+            return F.binary_cross_entropy_with_logits(logits.float(), labels.float(), pos_weight=weights)
+        return F.cross_entropy(logits.float(), labels, weight=weights)
+
     def validation_step(self, batch, batch_idx):
         document = batch.pop("document", None)
-        logits, labels = self.model(**batch).logits, batch["labels"]
+        labels = batch.pop("labels")
+        logits = self.model(**batch).logits
         if document is not None:  # texts cut into windows: a text's logits are the mean of its windows'
             logits, labels = per_document(logits, labels, document)
-        preds = logits.argmax(dim=-1)
-        self.val_f1.update(preds, labels)
-        self.val_accuracy.update(preds, labels)
-        self.log("val/loss", F.cross_entropy(logits.float(), labels), on_epoch=True, batch_size=len(preds),
-                 sync_dist=True)
+        preds = (logits > 0).long() if self.multi_label else logits.argmax(dim=-1)  # sigmoid(x) > 0.5 where x > 0
+        labels = labels.long()
+        for metric in (self.val_f1, self.val_f1_micro, self.val_accuracy):
+            metric.update(preds, labels)
+        self.log("val/loss", self.loss(logits, labels), on_epoch=True, batch_size=len(preds), sync_dist=True)
 
     def on_validation_epoch_end(self):  # torchmetrics sums the counts of every process before computing
         self.log("val/f1", self.val_f1.compute(), prog_bar=True)
+        self.log("val/f1_micro", self.val_f1_micro.compute())
         self.log("val/accuracy", self.val_accuracy.compute())
-        self.val_f1.reset()
-        self.val_accuracy.reset()
+        for metric in (self.val_f1, self.val_f1_micro, self.val_accuracy):
+            metric.reset()
 
     def configure_optimizers(self):
         # Counted here, not with trainer.estimated_stepping_batches: that builds the train loader before a
@@ -65,19 +82,25 @@ class TextClassifier(L.LightningModule):
 
 
 def per_document(logits: torch.Tensor, labels: torch.Tensor, document: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean logits and the label of each text whose windows a batch holds (a text's rows are consecutive)."""
-    _, row_text = torch.unique_consecutive(document, return_inverse=True)
-    count = int(row_text.max()) + 1
+    """The mean logits and the label (or label set) of each text whose windows a batch holds (a text's rows are
+    consecutive)."""
+    _, row_text, windows = torch.unique_consecutive(document, return_inverse=True, return_counts=True)
+    count = len(windows)
     sums = torch.zeros(count, logits.shape[1], dtype=logits.dtype, device=logits.device).index_add_(0, row_text, logits)
-    windows = torch.bincount(row_text, minlength=count).unsqueeze(1).to(logits.dtype)
-    return sums / windows, torch.zeros(count, dtype=labels.dtype, device=labels.device).scatter_(0, row_text, labels)
+    first = torch.cumsum(windows, 0) - windows  # each text's first row
+    return sums / windows.unsqueeze(1).to(logits.dtype), labels[first]
 
 
 def class_weights(setting, labels: torch.Tensor, n: int) -> torch.Tensor | None:
     """The per-class loss weights of `train.class_weights`: None for "none"; for "balanced", rows / (classes x
-    rows of that class) over the training labels (scikit-learn's "balanced"); or the given list, one per label."""
+    rows of that class) over the training labels (scikit-learn's "balanced"), or for label sets (a 0/1 row per
+    text) each label's positive weight, its negative rows over its positive rows; or the given list, one per
+    label."""
     if setting == "none":
         return None
+    if setting == "balanced" and labels.dim() == 2:
+        positives = labels.float().sum(dim=0)
+        return (len(labels) - positives) / positives.clamp(min=1)
     if setting == "balanced":
         counts = torch.bincount(labels, minlength=n).float()
         return len(labels) / (n * counts.clamp(min=1))

@@ -7,8 +7,9 @@ Face datasets hold a list. Either way a set is its distinct labels, stripped and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import PipelineError
@@ -22,12 +23,17 @@ def separator(data) -> str:
     return data.get("label_separator") or SEPARATORS[0]
 
 
-def label_set(value, separator: str) -> str:
-    """A cell (a string joined by `separator`, or a list) as the canonical joined set; '' for no label."""
+def label_set(value, separator: str, as_text: Callable[[object], str] = str) -> str:
+    """A cell (a string joined by `separator`, a list, or one label as a number) as the canonical joined set; ''
+    for no label. `as_text` writes a label that is not a string (sources: 1.0 as '1')."""
     if value is None or (isinstance(value, float) and value != value):
         parts = []
+    elif isinstance(value, str):
+        parts = value.split(separator)
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        parts = [as_text(part) for part in value if part is not None]
     else:
-        parts = value.split(separator) if isinstance(value, str) else [str(part) for part in value]
+        parts = [as_text(value)]
     return JOIN.join(sorted({part.strip() for part in parts if part.strip()}))
 
 
@@ -43,10 +49,16 @@ def shown(joined: str, separator: str = "|") -> str:
 
 def check_separator(sets: Iterable[str], separator: str, where: str) -> None:
     """A one-line error when a label looks like a set joined by another separator: split on it, every part is
-    a label of its own elsewhere in the data (`billing;bug` beside `billing` and `bug`)."""
+    a label of its own elsewhere in the data (`billing;bug` beside `billing` and `bug`), or like a list written
+    as text (`['billing', 'bug']`, as pandas writes a list to a CSV)."""
     sets = list(sets)
     names = {label for joined in sets for label in labels_of(joined)}
     for name in sorted(names):
+        if name.startswith("[") and name.endswith("]"):
+            raise PipelineError(
+                "data-label-separator", f"label '{name}' looks like a list written as text", f"{where}, data.label_column",
+                f"write each row's labels joined by {separator!r} (billing{separator}bug), or give the file as JSON lines "
+                "or parquet with a list of labels a row")
         for other in SEPARATORS.replace(separator, ""):
             parts = [part.strip() for part in name.split(other)]
             if len(parts) > 1 and all(part in names for part in parts):

@@ -44,7 +44,7 @@ def load_frame(data: DictConfig, multi_label: bool = False) -> pd.DataFrame:
         frame = _read_folder(data)
     else:
         frame = (_read_hf if data.source == "hf" else _read_table)(data, multi_label)
-    rows = np.flatnonzero(incomplete(frame, empty_label_ok=bool(data.get("allow_empty_labels"))))
+    rows = np.flatnonzero(incomplete(frame, empty_label_ok=multi_label and bool(data.get("allow_empty_labels"))))
     if len(rows) and not data.get("drop_incomplete"):
         have = "row has" if len(rows) == 1 else "rows have"
         texts = "an empty text or pair text" if PAIR in frame else "an empty text"
@@ -288,9 +288,10 @@ def _read_hf(data: DictConfig, multi_label: bool = False) -> pd.DataFrame:
         feature, raw = part.features.get(data.label_column), part.to_pandas()
         if multi_label and isinstance(getattr(feature, "feature", None), datasets.ClassLabel):  # Sequence(ClassLabel)
             labels = feature.feature.names
-            raw[data.label_column] = raw[data.label_column].map(lambda ids: [labels[int(i)] for i in ids])
+            raw[data.label_column] = raw[data.label_column].map(
+                lambda ids: [] if ids is None else [labels[int(i)] for i in ids if int(i) >= 0])  # -1: no label
         frame = select_columns(raw, data, data.path, keep_split=False, multi_label=multi_label)
-        if isinstance(feature, datasets.ClassLabel) and not multi_label:
+        if isinstance(feature, datasets.ClassLabel):  # one label a row (also for task=multi_label: sets of one)
             labels = feature.names
             frame["label"] = [feature.int2str(int(i)) if int(i) >= 0 else "" for i in frame["label"]]
         frames.append(frame.assign(split=SPLIT_NAMES[split_name.lower()]) if split_name else frame)
@@ -315,7 +316,7 @@ def select_columns(frame: pd.DataFrame, data: DictConfig, where: str, keep_split
         if name not in frame.columns:
             raise _column_missing(role, name, [str(column) for column in frame.columns], where)
     picked = frame[list(columns.values())].set_axis(list(columns), axis=1)
-    sets = picked["label"].map(lambda cell: label_set(cell, separator(data))) if multi_label else None
+    sets = picked["label"].map(lambda cell: label_set(cell, separator(data), _as_text)) if multi_label else None
     picked = picked.apply(lambda column: column.map(_as_text) if column.name != "label" or sets is None else sets)
     if "split" in picked:
         picked["split"] = canonical_splits(picked["split"], where)

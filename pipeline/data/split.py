@@ -102,6 +102,8 @@ def _split_by_column(frame: pd.DataFrame, val_size: float, seed: int, where: str
 
 def _check_classes(frame: pd.DataFrame, where: str, multi_label: bool = False) -> None:
     counts = rows_per_label(frame["label"], multi_label)
+    if multi_label and len(counts) == 1 and (frame["label"] == "").any():
+        return  # one label and rows without it (data.allow_empty_labels): a detector of that label
     if len(counts) < 2:
         only = counts.index[0] if len(counts) else "none"
         raise PipelineError("data-single-class", f"only one class ({only}) in the label column; a classifier needs at least two",
@@ -146,13 +148,35 @@ def _bucketed(frame: pd.DataFrame, shares: dict[str, float], seed: int, multi_la
     edges[-1] = 1.0
     splits = np.searchsorted(edges, places, side="right")  # index into shares
     bounds = np.concatenate([[0.0], edges])
-    groups = label_rows(frame["label"], multi_label) if multi_label else frame.groupby("label", sort=False).indices
-    for rows in sorted(groups.values(), key=len) if multi_label else groups.values():
-        splits[rows] = _fill_gaps(splits[rows], places[rows], bounds)
     names = list(shares)
     if multi_label:
+        groups = label_rows(frame["label"], multi_label)
+        _fill_label_gaps(splits, places, bounds, groups)
         _check_filled(groups, splits, names, where)
+    else:
+        for rows in frame.groupby("label", sort=False).indices.values():
+            splits[rows] = _fill_gaps(splits[rows], places[rows], bounds)
     return {name: frame[splits == names.index(name)] for name in SPLITS if name in names}
+
+
+def _fill_label_gaps(splits: np.ndarray, places: np.ndarray, edges: np.ndarray, groups: dict[str, list[int]]) -> None:
+    """_fill_gaps for label sets, label by label, rarest first (in place): a split with no row of a label gets the
+    row of that label nearest its bucket among those whose move leaves every label of the row a row in the split
+    it leaves."""
+    labels_of_row: dict[int, list[str]] = {}
+    for label, rows in groups.items():
+        for row in rows:
+            labels_of_row.setdefault(row, []).append(label)
+    for label, rows in sorted(groups.items(), key=lambda item: len(item[1])):
+        rows = np.asarray(rows)
+        for index in range(len(edges) - 1):
+            if (splits[rows] == index).any():
+                continue
+            movable = [row for row in rows if all((splits[groups[other]] == splits[row]).sum() > 1
+                                                  for other in labels_of_row[row])]
+            if movable:
+                distance = [max(edges[index] - places[row], places[row] - edges[index + 1]) for row in movable]
+                splits[movable[int(np.argmin(distance))]] = index
 
 
 def _check_filled(groups: dict[str, list[int]], splits: np.ndarray, names: list[str], where: str) -> None:

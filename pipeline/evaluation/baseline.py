@@ -1,7 +1,8 @@
 """A classical baseline beside the transformer: TF-IDF + logistic regression (scikit-learn) fitted on the same
 training split in seconds, scored on validation and test, so a user sees whether fine-tuning earned its cost;
 for data other than the packaged set, its validation score is the default quality gate (gpu.policy). For label
-sets (task=multi_label), one logistic regression per label (one-vs-rest), each predicting its label at 0.5."""
+sets (task=multi_label), one logistic regression per label (one-vs-rest), each label's threshold tuned on the
+validation split as evaluate tunes the transformer's."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from pipeline.data.pairs import every_text
 from pipeline.data.scripts import unspaced
 from pipeline.evaluation.metrics import macro_f1
+from pipeline.evaluation.multilabel import decide, tune_thresholds
 
 
 MAX_FEATURES = 200_000  # the most frequent n-grams kept: bounds time and memory on a large corpus
@@ -78,9 +80,16 @@ def tfidf_baseline(train: tuple[list, torch.Tensor], validation: tuple[list, tor
     fitted on `train` (label ids, or 0/1 rows of label sets)."""
     multi_label = train[1].dim() == 2
     model = tfidf_model(train[0], multi_label).fit(train[0], train[1].numpy())
+    if multi_label:
+        thresholds = tune_thresholds(model.predict_proba(validation[0]), validation[1].numpy())
     scores = {}
     for name, (texts, targets) in (("val", validation), ("test", test)):
-        preds = torch.from_numpy(model.predict(texts)).long() if texts else torch.zeros_like(targets)
+        if not texts:
+            preds = torch.zeros_like(targets)
+        elif multi_label:
+            preds = torch.from_numpy(decide(model.predict_proba(texts), thresholds))
+        else:
+            preds = torch.from_numpy(model.predict(texts)).long()
         scores[f"baseline/{name}/f1_macro"] = macro_f1(preds, targets, n)
         scores[f"baseline/{name}/f1_micro"] = macro_f1(preds, targets, n, average="micro")
         right = (preds == targets).all(dim=1) if multi_label else preds == targets
@@ -94,8 +103,12 @@ def fitting_rows(targets: torch.Tensor, limit: int = FIT_ROWS, seed: int = 0) ->
     if len(targets) <= limit:
         return list(range(len(targets)))
     generator, fraction, chosen = torch.Generator().manual_seed(seed), limit / len(targets), []
-    if targets.dim() == 2:  # label sets: a plain seeded sample
-        return sorted(torch.randperm(len(targets), generator=generator)[:limit].tolist())
+    if targets.dim() == 2:  # label sets: a seeded sample, and a row of each label it would lack
+        order = torch.randperm(len(targets), generator=generator)
+        chosen = order[:limit].tolist()
+        for label in torch.nonzero(targets[chosen].sum(dim=0) == 0).flatten().tolist():
+            chosen.append(next(row for row in order.tolist() if targets[row, label]))
+        return sorted(chosen)
     for label in torch.unique(targets):
         rows = torch.nonzero(targets == label).flatten()
         keep = -(-int(len(rows) * fraction * 1_000_000) // 1_000_000)  # ceil without float noise

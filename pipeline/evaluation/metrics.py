@@ -39,6 +39,10 @@ def macro_f1(preds: torch.Tensor, targets: torch.Tensor, n: int, average: str = 
 
 
 def _f1(preds: torch.Tensor, targets: torch.Tensor, n: int, average: str) -> float:
+    if targets.dim() == 2 and average == "macro":  # over the labels some row carries or is given, as multiclass does
+        present = ((preds + targets) > 0).any(dim=0)
+        scores = multilabel_f1_score(preds, targets, n, average=None)
+        return float(scores[present].mean()) if present.any() else 0.0
     if targets.dim() == 2:
         return float(multilabel_f1_score(preds, targets, n, average=average))
     return float(multiclass_f1_score(preds, targets, n + 1, average=average))

@@ -159,7 +159,7 @@ def _thresholds(metrics: dict, labels: list[str]) -> str:
             f"of label decisions wrong). A label is predicted where its sigmoid reaches its threshold, tuned on the "
             f"validation split for its best F1 (0.5 for a label with under 5 validation rows; `thresholds.json`): "
             f"{tuned}. Expected calibration error of the sigmoids on the test split, mean over the labels: "
-            f"{metrics['test/ece']} (`test/ece/<label>` below).\n")
+            f"{metrics['test/ece']} (`test/ece_label/<label>` below).\n")
 
 
 def _interval(metrics: dict, rows: int) -> str:

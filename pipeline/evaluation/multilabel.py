@@ -13,7 +13,7 @@ from torchmetrics.functional.classification import (multilabel_exact_match, mult
 
 from pipeline.data.pairs import text_fields
 from pipeline.evaluation.calibration import BINS
-from pipeline.evaluation.metrics import PER_CLASS, metric_keys
+from pipeline.evaluation.metrics import PER_CLASS, macro_f1, metric_keys
 from pipeline.serving.text_classifier import DEFAULT_THRESHOLD, decide  # noqa: F401  (decide: the one decision rule)
 
 MIN_POSITIVES = 5  # validation rows of a label needed to tune its threshold; fewer keep DEFAULT_THRESHOLD
@@ -60,7 +60,7 @@ def multilabel_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[
     precision/recall/F1 of decided label sets (0/1, rows x labels), rounded to 6 decimals, under `<split>/...`."""
     n = len(labels)
     metrics = {f"{split}/accuracy": multilabel_exact_match(preds, targets, n),
-               f"{split}/f1_macro": multilabel_f1_score(preds, targets, n, average="macro"),
+               f"{split}/f1_macro": macro_f1(preds, targets, n),
                f"{split}/f1_micro": multilabel_f1_score(preds, targets, n, average="micro"),
                f"{split}/precision_macro": multilabel_precision(preds, targets, n, average="macro"),
                f"{split}/recall_macro": multilabel_recall(preds, targets, n, average="macro"),
@@ -85,12 +85,12 @@ def per_label(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> 
 
 
 def label_calibration(probs: np.ndarray, targets: np.ndarray, labels: list[str], bins: int = BINS) -> dict[str, float]:
-    """Each label's expected calibration error (`test/ece/<label>`: over equal-width bins of its probability, the
+    """Each label's expected calibration error (`test/ece_label/<label>`: over equal-width bins of its probability, the
     rows-weighted gap between the mean probability and the share of rows that carry the label) and their mean
     (`test/ece`). No temperature is fitted for sigmoids (`calibration/temperature` 1)."""
     errors = [binary_ece(probs[:, i], targets[:, i], bins) for i in range(len(labels))]
     return {"calibration/temperature": 1.0, "test/ece": round(float(np.mean(errors)), 6) if errors else 0.0,
-            **{f"test/ece/{key}": round(error, 6) for key, error in zip(metric_keys(labels), errors)}}
+            **{f"test/ece_label/{key}": round(error, 6) for key, error in zip(metric_keys(labels), errors)}}
 
 
 def binary_ece(probs: np.ndarray, truth: np.ndarray, bins: int = BINS) -> float:
@@ -124,6 +124,17 @@ def wrong_sets(texts: list, targets: torch.Tensor, preds: torch.Tensor, labels: 
                                     ("missed", lambda t, p: t and not p), ("extra", lambda t, p: p and not t))}
         rows.append({**text_fields(text), **named})
     return rows
+
+
+def confusion(preds: torch.Tensor, targets: torch.Tensor) -> list[list[int]]:
+    """confusion_rows as counts: matrix[true][predicted] over the labels and, last, NONE (a label missed is
+    (label, NONE), one added (NONE, label))."""
+    n = targets.shape[1]
+    matrix = torch.zeros(n + 1, n + 1, dtype=torch.long)
+    found, missed, extra = (targets * preds).sum(dim=0), (targets * (1 - preds)).sum(dim=0), ((1 - targets) * preds).sum(dim=0)
+    matrix[range(n), range(n)] = found
+    matrix[:n, n], matrix[n, :n] = missed, extra
+    return matrix.tolist()
 
 
 def confusion_rows(preds: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> list[dict]:

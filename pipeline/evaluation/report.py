@@ -41,12 +41,7 @@ def write_label_set_report(texts: list, targets: torch.Tensor, probs: np.ndarray
                            labels: list[str], metrics: dict) -> dict:
     """The report of a model of label sets (sigmoid `probs`, decided `preds`); returns the confusion matrix of
     its label decisions ({labels, matrix}, the last label multilabel.NONE)."""
-    rows = multilabel.confusion_rows(preds, targets, labels)
-    names = [*labels, multilabel.NONE]
-    matrix = [[0] * len(names) for _ in names]
-    for row in rows:
-        matrix[names.index(row["actual"])][names.index(row["predicted"])] += 1
-    write_csv(paths.CONFUSION, rows, ["actual", "predicted"])
+    write_csv(paths.CONFUSION, multilabel.confusion_rows(preds, targets, labels), ["actual", "predicted"])
     write_csv(paths.ERRORS, multilabel.wrong_sets(texts, targets, preds, labels),
               text_columns_of(texts) + multilabel.ERROR_FIELDS)
     scores = multilabel.per_label(preds, targets, labels)
@@ -54,4 +49,4 @@ def write_label_set_report(texts: list, targets: torch.Tensor, probs: np.ndarray
     figures.per_label_png(scores, paths.PER_LABEL_PNG)
     figures.reliability_png(multilabel.reliability(probs, targets.numpy()), None, (metrics["test/ece"], metrics["test/ece"]),
                             1.0, paths.RELIABILITY_PNG, sigmoids=True)
-    return {"labels": names, "matrix": matrix}
+    return {"labels": [*labels, multilabel.NONE], "matrix": multilabel.confusion(preds, targets)}

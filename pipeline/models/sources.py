@@ -86,8 +86,7 @@ def build_model(model: DictConfig, labels: list[str], tokenizer: PreTrainedToken
     label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                   "label2id": {label: i for i, label in enumerate(labels)},
                   "pad_token_id": tokenizer.pad_token_id}
-    if multi_label:
-        label_maps["problem_type"] = "multi_label_classification"
+    label_maps["problem_type"] = "multi_label_classification" if multi_label else "single_label_classification"
     if model.arch.family != "lstm":
         label_maps["attn_implementation"] = attention
     if model.source == "scratch" and start_from is None:

@@ -43,7 +43,7 @@ def preprocess(cfg: DictConfig) -> dict:
         raise PipelineError(
             "data-no-rows", f"no usable rows left after cleaning ({cleaning['rows_in']} rows read)", str(cfg.data.path),
             "check data.text_column and data.label_column point at the right columns")
-    if multi_label:
+    if multi_label and cfg.data.source == "csv":  # lists (jsonl, parquet, hf) hold their labels as they are
         check_separator(frame["label"], separator(cfg.data), str(cfg.data.path))
     labels = label_order(names_in(frame["label"], multi_label), cfg.data.get("labels"), source_labels, "data.labels")
     parts = split(frame, cfg.data.val_size, cfg.data.test_size, cfg.seed, where=str(cfg.data.path),

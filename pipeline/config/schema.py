@@ -133,7 +133,7 @@ class Train:
     group_by_length: bool = MISSING
     warmup_ratio: float = rule(ge=0, lt=1)
     early_stopping_patience: int = rule(ge=0)
-    class_weights: Any = MISSING                                # "none", "balanced" or a list of weights > 0
+    class_weights: Any = MISSING                                # "auto", "none", "balanced" or a list of weights > 0
     log_every_n_steps: int = rule(ge=1)
     checkpoint_every_n_steps: int = rule(ge=0)                  # 0: no resume checkpoints
     progress_bar: bool = MISSING
@@ -334,11 +334,11 @@ def _check_strategy(strategy: DictConfig, source: str) -> None:
 def _check_train(train: DictConfig, source: str) -> None:
     _check_auto_or_number("train.max_epochs", train.max_epochs, source, "3")
     weights = train.class_weights
-    if weights in ("none", "balanced"):
+    if weights in ("auto", "none", "balanced"):
         return
     if not (OmegaConf.is_list(weights) and len(weights) > 0 and
             all(type(w) in (int, float) and w > 0 for w in weights)):
-        raise PipelineError("config-out-of-range", f"train.class_weights is {_show(weights)}, not none, balanced or "
+        raise PipelineError("config-out-of-range", f"train.class_weights is {_show(weights)}, not auto, none, balanced or "
                             "a list of weights > 0", f"{source} train.class_weights",
                             "use -S train.class_weights=balanced, or one weight per label: -S 'train.class_weights=[1,4]'")
 

@@ -21,8 +21,10 @@ from pipeline.data.tokenize import multi_hot
 from pipeline.evaluation.baseline import tfidf_baseline
 from pipeline.evaluation.champion import decided
 from pipeline.evaluation.metrics import f1_interval
-from pipeline.evaluation.multilabel import (binary_ece, confusion_rows, decide, label_calibration, multilabel_metrics,
-                                            positive_weights, tune_thresholds, wrong_sets)
+from pipeline.evaluation.multilabel import (binary_ece, confusion_rows, label_calibration, multilabel_metrics,
+                                            positive_weights, wrong_sets)
+from pipeline.evaluation.thresholds import decide, tune_thresholds
+from pipeline.serving import text_classifier
 from pipeline.serving.text_classifier import label_sets_frame, saved_thresholds, sigmoid
 
 
@@ -46,6 +48,10 @@ def test_thresholds_are_tuned_per_label_and_rare_labels_keep_one_half():
     # label 3: one positive row, under 5: 0.5
     assert tune_thresholds(probs, targets) == [0.35, 0.6, 0.5]
     assert decide(probs[:3], [0.35, 0.6, 0.5]).tolist() == [[1, 1, 1], [1, 1, 0], [0, 0, 0]]
+    # the served copy (text_classifier imports nothing from the project) decides the same sets
+    random = np.random.default_rng(0).random((200, 3))
+    assert (text_classifier.decide(random, [0.35, 0.6, 0.5]) == decide(random, [0.35, 0.6, 0.5])).all()
+    assert text_classifier.DEFAULT_THRESHOLD == 0.5 and tune_thresholds(probs, targets, min_positives=99) == [0.5] * 3
 
 
 def test_a_tie_between_thresholds_goes_to_the_one_nearest_one_half():

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from pipeline.data.pairs import every_text
 from pipeline.data.scripts import unspaced
 from pipeline.evaluation.metrics import macro_f1
-from pipeline.evaluation.multilabel import decide, tune_thresholds
+from pipeline.evaluation.thresholds import decide, tune_thresholds
 
 
 MAX_FEATURES = 200_000  # the most frequent n-grams kept: bounds time and memory on a large corpus

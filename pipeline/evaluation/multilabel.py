@@ -1,7 +1,7 @@
-"""Multi-label classification (task=multi_label): one sigmoid per label, a decision threshold per label tuned on
-the validation split, and the metrics of label sets (torchmetrics): micro and macro F1, subset accuracy (the
-whole set right: `test/accuracy`), Hamming loss (the share of label decisions wrong), each label's precision,
-recall, F1 and support, and each label's calibration error."""
+"""Multi-label classification (task=multi_label): the metrics of label sets decided by their thresholds
+(evaluation.thresholds), with torchmetrics: micro and macro F1, subset accuracy (the whole set right:
+`test/accuracy`), Hamming loss (the share of label decisions wrong), each label's precision, recall, F1 and
+support, and each label's calibration error; the rows of the report (errors, confusion)."""
 
 from __future__ import annotations
 
@@ -14,33 +14,9 @@ from torchmetrics.functional.classification import (multilabel_exact_match, mult
 from pipeline.data.pairs import text_fields
 from pipeline.evaluation.calibration import BINS
 from pipeline.evaluation.metrics import PER_CLASS, macro_f1, metric_keys
-from pipeline.serving.text_classifier import DEFAULT_THRESHOLD, decide  # noqa: F401  (decide: the one decision rule)
 
-MIN_POSITIVES = 5  # validation rows of a label needed to tune its threshold; fewer keep DEFAULT_THRESHOLD
-GRID = tuple(round(0.05 * step, 2) for step in range(1, 20))  # the thresholds tried: 0.05 to 0.95
 NONE = "(none)"  # the confusion rows' stand-in for "no label": a missed label is predicted NONE, an extra one true NONE
 ERROR_FIELDS = ["true", "predicted", "missed", "extra"]  # errors.csv's columns after the text columns
-
-
-def tune_thresholds(probs: np.ndarray, targets: np.ndarray, min_positives: int = MIN_POSITIVES) -> list[float]:
-    """Per label, the threshold of GRID that gives that label's best F1 on these (validation) rows, the nearest to
-    DEFAULT_THRESHOLD among equals; DEFAULT_THRESHOLD for a label with fewer than `min_positives` positive rows."""
-    thresholds = []
-    for label in range(targets.shape[1]):
-        truth = targets[:, label].astype(bool)
-        if truth.sum() < min_positives:
-            thresholds.append(DEFAULT_THRESHOLD)
-            continue
-        scores = [_f1(probs[:, label] >= threshold, truth) for threshold in GRID]
-        best = max(scores)
-        thresholds.append(min((t for t, score in zip(GRID, scores) if score == best),
-                              key=lambda t: (abs(t - DEFAULT_THRESHOLD), t)))
-    return thresholds
-
-
-def _f1(predicted: np.ndarray, truth: np.ndarray) -> float:
-    true_positives = float((predicted & truth).sum())
-    return 2 * true_positives / max(float(predicted.sum() + truth.sum()), 1.0)
 
 
 def thresholds_of(metrics: dict, labels: list[str]) -> dict[str, float]:

@@ -21,6 +21,8 @@ from pipeline.models.architectures import scratch_config
 from pipeline.models.bpe import train_bpe
 from pipeline.models.safe_load import load_pretrained
 
+MULTI_LABEL = "multi_label_classification"  # the problem_type of a model of label sets (task=multi_label)
+
 
 def pretrained_location(model: DictConfig) -> str:
     """Where from_pretrained should load the weights and tokenizer from."""
@@ -86,7 +88,7 @@ def build_model(model: DictConfig, labels: list[str], tokenizer: PreTrainedToken
     label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                   "label2id": {label: i for i, label in enumerate(labels)},
                   "pad_token_id": tokenizer.pad_token_id}
-    label_maps["problem_type"] = "multi_label_classification" if multi_label else "single_label_classification"
+    label_maps["problem_type"] = MULTI_LABEL if multi_label else "single_label_classification"
     if model.arch.family != "lstm":
         label_maps["attn_implementation"] = attention
     if model.source == "scratch" and start_from is None:

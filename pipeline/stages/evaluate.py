@@ -27,7 +27,8 @@ from pipeline.evaluation import gate
 from pipeline.evaluation.calibration import calibration_metrics, fit_temperature
 from pipeline.evaluation.champion import score_champion
 from pipeline.evaluation.metrics import classification_metrics, f1_interval, metric_keys
-from pipeline.evaluation.multilabel import decide, label_calibration, multilabel_metrics, tune_thresholds
+from pipeline.evaluation.multilabel import label_calibration, multilabel_metrics
+from pipeline.evaluation.thresholds import decide, tune_thresholds
 from pipeline.evaluation.report import FILES, LABEL_SET_FILES, write_label_set_report, write_report
 from pipeline.models.safe_load import load_pretrained
 from pipeline.serving.inference import available_device, load_model, model_logits

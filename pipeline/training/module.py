@@ -14,10 +14,10 @@ from transformers import get_linear_schedule_with_warmup
 
 from pipeline.core.errors import PipelineError
 from pipeline.evaluation.metrics import macro_f1
-from pipeline.evaluation.multilabel import decide, tune_thresholds
+from pipeline.evaluation.thresholds import decide, tune_thresholds
+from pipeline.models.sources import MULTI_LABEL
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-MULTI_LABEL = "multi_label_classification"  # a transformers config's problem_type for label sets
 
 
 class TextClassifier(L.LightningModule):
@@ -36,7 +36,7 @@ class TextClassifier(L.LightningModule):
         self.model = model.train()  # from_pretrained returns eval mode; dropout belongs in training
         self.save_hyperparameters(ignore=["model", "class_weights"])
         self.register_buffer("class_weights", class_weights, persistent=False)  # follows the module's device
-        num_labels = model.config.num_labels
+        num_labels = self.num_labels = model.config.num_labels
         self.multi_label = model.config.problem_type == MULTI_LABEL
         if self.multi_label:  # every validation row's probabilities, gathered from every process at the epoch's end
             self.val_probs, self.val_targets = CatMetric(), CatMetric()
@@ -83,7 +83,7 @@ class TextClassifier(L.LightningModule):
 
     def label_set_scores(self) -> dict[str, float]:
         """Macro and micro F1 and whole sets right on the validation split, each label at the threshold tuned on it."""
-        n = self.model.config.num_labels
+        n = self.num_labels
         probs, targets = (metric.compute().reshape(-1, n).cpu() for metric in (self.val_probs, self.val_targets))
         preds = torch.from_numpy(decide(probs.numpy(), tune_thresholds(probs.numpy(), targets.numpy())))
         targets = targets.long()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -94,6 +95,29 @@ def export_tiny(compose, texts: list[str], folder: Path, labels: list[str]) -> P
     tokenizer.save_pretrained(folder)
     export_onnx(folder, tokenizer, folder / "model.onnx", texts[:4])
     return folder
+
+
+def champion_and_another_task(compose, texts: list[str], folder: Path, file: str, changes: dict):
+    """A tiny exported model for business/sport released as the first version (champion) of `tasks` in a sqlite
+    registry under `folder`, and a copy whose `file` (a JSON file of the export) has `changes`: a model of
+    another task. Returns (client, labels, release_other), release_other() releasing the copy with a better
+    score."""
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.evaluation.release import release
+    from test_registry import training_run
+
+    labels = ["business", "sport"]
+    single = export_tiny(compose, texts, folder / "single", labels)
+    other = folder / "other"
+    shutil.copytree(single, other)
+    settings = json.loads((other / file).read_text())
+    (other / file).write_text(json.dumps({**settings, **changes}))
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = client.create_experiment("tasks")
+    release(client, "tasks", single, training_run(client, experiment), {"test/f1_macro": 0.5}, labels, "onnx", 100)
+    return client, labels, lambda: release(client, "tasks", other, training_run(client, experiment),
+                                           {"test/f1_macro": 0.99}, labels, "onnx", 100)
 
 
 def tool_env() -> dict[str, str]:

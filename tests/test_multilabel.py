@@ -3,7 +3,6 @@ the report and the served predictions."""
 
 import json
 import math
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,15 +13,14 @@ from omegaconf import OmegaConf
 
 from pipeline.core.errors import PipelineError
 from pipeline.data.clean import clean
-from pipeline.data.label_sets import JOIN, check_separator, label_set, labels_of, rows_per_label, shown
+from pipeline.data.label_sets import JOIN, check_separator, label_set, labels_of, rows_per_label
 from pipeline.data.sources import load_frame
 from pipeline.data.split import split
 from pipeline.data.tokenize import multi_hot
 from pipeline.evaluation.baseline import tfidf_baseline
 from pipeline.evaluation.champion import decided
 from pipeline.evaluation.metrics import f1_interval
-from pipeline.evaluation.multilabel import (binary_ece, confusion_rows, label_calibration, multilabel_metrics,
-                                            positive_weights, wrong_sets)
+from pipeline.evaluation.multilabel import binary_ece, confusion_rows, label_calibration, multilabel_metrics, wrong_sets
 from pipeline.evaluation.thresholds import decide, tune_thresholds
 from pipeline.serving import text_classifier
 from pipeline.serving.text_classifier import label_sets_frame, saved_thresholds, sigmoid
@@ -33,7 +31,9 @@ def test_binary_cross_entropy_with_positive_weights_by_hand():
     # label 1: -log(sigmoid(0)) = ln 2 = 0.693147; label 2: -log(1 - sigmoid(2)) = ln(1 + e^2) = 2.126928
     assert float(F.binary_cross_entropy_with_logits(logits, targets)) == pytest.approx((0.693147 + 2.126928) / 2, abs=1e-6)
     # label 1 on 1 row of 4: its positives weigh 3; label 2 on 2 of 4: 1
-    weights = positive_weights(torch.tensor([[1, 1], [0, 1], [0, 0], [0, 0]]))
+    from pipeline.training.module import class_weights
+
+    weights = class_weights("balanced", torch.tensor([[1, 1], [0, 1], [0, 0], [0, 0]]), 2)
     assert weights.tolist() == [3.0, 1.0]
     weighted = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weights)
     assert float(weighted) == pytest.approx((3 * math.log(2) + math.log(1 + math.e ** 2)) / 2, abs=1e-6)
@@ -80,7 +80,6 @@ def test_micro_and_macro_f1_subset_accuracy_and_hamming_loss_by_hand():
 ])
 def test_a_label_set_is_its_distinct_labels_sorted_whatever_the_cell(cell, separator, labels):
     assert labels_of(label_set(cell, separator)) == labels
-    assert shown(label_set(cell, separator)) == "|".join(labels)
 
 
 def test_a_label_set_joined_by_another_separator_is_one_error_with_the_fix():
@@ -239,27 +238,16 @@ def test_served_label_sets_are_the_labels_at_or_over_their_thresholds(tmp_path):
 
 
 def test_a_model_of_label_sets_never_challenges_a_champion_of_single_labels(compose, small_frame, tmp_path, monkeypatch):
-    from mlflow.tracking import MlflowClient
-
-    from conftest import export_tiny
+    from conftest import champion_and_another_task
     from pipeline.evaluation.champion import score_champion
-    from pipeline.evaluation.release import release
     from pipeline.tracking.registry import register, task_of
-    from test_registry import training_run
 
     monkeypatch.chdir(tmp_path)
-    labels = ["business", "sport"]
-    single = export_tiny(compose, small_frame["text"].tolist(), tmp_path / "single", labels)
-    sets = tmp_path / "sets"
-    shutil.copytree(single, sets)
-    config = json.loads((sets / "config.json").read_text())
-    (sets / "config.json").write_text(json.dumps({**config, "problem_type": "multi_label_classification"}))
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("sets")
-    release(client, "tasks", single, training_run(client, experiment), {"test/f1_macro": 0.5}, labels, "onnx", 100)
+    client, labels, release_sets = champion_and_another_task(
+        compose, small_frame["text"].tolist(), tmp_path, "config.json", {"problem_type": "multi_label_classification"})
     assert client.get_model_version("tasks", "1").tags["task"] == "single_label"
     with pytest.raises(PipelineError, match="of the task single_label; this model's task is multi_label") as refused:
-        release(client, "tasks", sets, training_run(client, experiment), {"test/f1_macro": 0.99}, labels, "onnx", 100)
+        release_sets()
     assert refused.value.code == "registry-other-task"
     with pytest.raises(PipelineError, match="this model's task is multi_label"):
         score_champion(client, "tasks", ["a text"], torch.tensor([[1, 0]]), torch.tensor([[1, 0]]), labels)

@@ -5,7 +5,6 @@ A pair here is real text: a BBC News article's opening and a later passage of th
 
 import json
 import random
-import shutil
 
 import pandas as pd
 import pytest
@@ -211,27 +210,16 @@ def test_the_pair_baseline_tells_same_story_pairs_that_one_text_cannot(small_fra
 
 
 def test_a_model_of_pairs_never_challenges_a_champion_of_single_texts(compose, small_frame, tmp_path, monkeypatch):
-    from mlflow.tracking import MlflowClient
-
-    from conftest import export_tiny
+    from conftest import champion_and_another_task
     from pipeline.evaluation.champion import score_champion
-    from pipeline.evaluation.release import release
     from pipeline.tracking.registry import inputs_of, register
-    from test_registry import training_run
 
     monkeypatch.chdir(tmp_path)
-    labels = ["business", "sport"]
-    single = export_tiny(compose, small_frame["text"].tolist(), tmp_path / "single", labels)
-    pairs = tmp_path / "pairs"
-    shutil.copytree(single, pairs)
-    settings = json.loads((pairs / "tokenizer_config.json").read_text())
-    (pairs / "tokenizer_config.json").write_text(json.dumps({**settings, PAIRS_SETTING: True}))
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("pairs")
-    release(client, "tasks", single, training_run(client, experiment), {"test/f1_macro": 0.5}, labels, "onnx", 100)
+    client, labels, release_pairs = champion_and_another_task(
+        compose, small_frame["text"].tolist(), tmp_path, "tokenizer_config.json", {PAIRS_SETTING: True})
     assert json.loads(client.get_model_version("tasks", "1").tags["inputs"]) == ["text"]
     with pytest.raises(PipelineError, match="that reads text; this model reads text and text_pair") as refused:
-        release(client, "tasks", pairs, training_run(client, experiment), {"test/f1_macro": 0.99}, labels, "onnx", 100)
+        release_pairs()
     assert refused.value.code == "registry-other-task"
     with pytest.raises(PipelineError, match="that reads text; this model reads text and text_pair"):
         score_champion(client, "tasks", [("a text", "its pair")], torch.tensor([0]), torch.tensor([0]), labels)

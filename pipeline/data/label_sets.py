@@ -42,11 +42,6 @@ def labels_of(joined: str) -> list[str]:
     return joined.split(JOIN) if joined else []
 
 
-def shown(joined: str, separator: str = "|") -> str:
-    """A canonical set as a person reads it: `billing|bug`."""
-    return separator.join(labels_of(joined))
-
-
 def check_separator(sets: Iterable[str], separator: str, where: str) -> None:
     """A one-line error when a label looks like a set joined by another separator: split on it, every part is
     a label of its own elsewhere in the data (`billing;bug` beside `billing` and `bug`), or like a list written
@@ -75,12 +70,10 @@ def rows_per_label(labels: pd.Series, multi_label: bool) -> pd.Series:
     return labels.map(labels_of).explode().dropna().value_counts()
 
 
-def label_rows(labels: pd.Series, multi_label: bool) -> dict[str, list[int]]:
-    """The positions of the rows that carry each label."""
-    if not multi_label:
-        return {label: list(rows) for label, rows in labels.groupby(labels, sort=False).indices.items()}
+def label_rows(sets: pd.Series) -> dict[str, list[int]]:
+    """The positions of the rows whose set carries each label."""
     found: dict[str, list[int]] = {}
-    for position, joined in enumerate(labels):
+    for position, joined in enumerate(sets):
         for label in labels_of(joined):
             found.setdefault(label, []).append(position)
     return found
@@ -89,6 +82,11 @@ def label_rows(labels: pd.Series, multi_label: bool) -> dict[str, list[int]]:
 def names_in(labels: pd.Series, multi_label: bool) -> set[str]:
     """Every label that some row carries."""
     return set(rows_per_label(labels, multi_label).index)
+
+
+def empty_sets_allowed(data, multi_label: bool) -> bool:
+    """Whether a row with no label is a valid "none of these" (task=multi_label with data.allow_empty_labels)."""
+    return multi_label and bool(data.get("allow_empty_labels"))
 
 
 def check_source(data) -> None:

@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from pipeline.core.errors import PipelineError
 from pipeline.data.clean import incomplete
-from pipeline.data.label_sets import label_set, separator
+from pipeline.data.label_sets import empty_sets_allowed, label_set, separator
 from pipeline.data.normalise import PAIR
 from pipeline.data.split import SPLIT_NAMES, canonical_splits, preview
 
@@ -44,7 +44,7 @@ def load_frame(data: DictConfig, multi_label: bool = False) -> pd.DataFrame:
         frame = _read_folder(data)
     else:
         frame = (_read_hf if data.source == "hf" else _read_table)(data, multi_label)
-    rows = np.flatnonzero(incomplete(frame, empty_label_ok=multi_label and bool(data.get("allow_empty_labels"))))
+    rows = np.flatnonzero(incomplete(frame, empty_label_ok=empty_sets_allowed(data, multi_label)))
     if len(rows) and not data.get("drop_incomplete"):
         have = "row has" if len(rows) == 1 else "rows have"
         texts = "an empty text or pair text" if PAIR in frame else "an empty text"

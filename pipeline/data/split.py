@@ -150,7 +150,7 @@ def _bucketed(frame: pd.DataFrame, shares: dict[str, float], seed: int, multi_la
     bounds = np.concatenate([[0.0], edges])
     names = list(shares)
     if multi_label:
-        groups = label_rows(frame["label"], multi_label)
+        groups = label_rows(frame["label"])
         _fill_label_gaps(splits, places, bounds, groups)
         _check_filled(groups, splits, names, where)
     else:

@@ -18,19 +18,28 @@ TEMPERATURES = (0.05, 20.0)  # the search range of the temperature
 def reliability(probs: np.ndarray, targets: np.ndarray, bins: int = BINS) -> list[dict]:
     """Per confidence bin ((i/bins, (i+1)/bins], the top probability of each row): its rows, their mean
     confidence and their accuracy; empty bins are left out."""
-    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == targets
+    return binned(probs.max(axis=1), probs.argmax(axis=1) == targets, bins)
+
+
+def binned(confidence: np.ndarray, right: np.ndarray, bins: int = BINS) -> list[dict]:
+    """Per bin (i/bins, (i+1)/bins] of `confidence`: its rows, their mean confidence and the share of them `right`
+    (`accuracy`); empty bins are left out."""
     index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
     return [{"bin": int(b), "low": b / bins, "high": (b + 1) / bins, "rows": int((index == b).sum()),
-             "confidence": float(confidence[index == b].mean()), "accuracy": float(correct[index == b].mean())}
+             "confidence": float(confidence[index == b].mean()), "accuracy": float(right[index == b].mean())}
             for b in range(bins) if (index == b).any()]
+
+
+def calibration_gap(bins: list[dict]) -> float:
+    """ECE of binned rows: the rows-weighted mean gap |accuracy - confidence| over the bins (0: calibrated; 0
+    without rows)."""
+    rows = sum(b["rows"] for b in bins)
+    return float(sum(b["rows"] / rows * abs(b["accuracy"] - b["confidence"]) for b in bins)) if rows else 0.0
 
 
 def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, bins: int = BINS) -> float:
     """ECE: the rows-weighted mean gap |accuracy - confidence| over the confidence bins (0: calibrated)."""
-    rows = len(targets)
-    if rows == 0:
-        return 0.0
-    return float(sum(b["rows"] / rows * abs(b["accuracy"] - b["confidence"]) for b in reliability(probs, targets, bins)))
+    return calibration_gap(reliability(probs, targets, bins))
 
 
 def negative_log_likelihood(logits: np.ndarray, targets: np.ndarray, temperature: float) -> float:

@@ -94,7 +94,8 @@ def decided(frame, labels: list[str]) -> torch.Tensor:
     (len(labels) for a label not among them), or for label sets a 0/1 row per text."""
     ids = {label: i for i, label in enumerate(labels)}
     if "labels" in frame:
-        return torch.tensor([[int(label in set(row)) for label in labels] for row in frame["labels"]], dtype=torch.long)
+        return torch.tensor([[int(label in chosen) for label in labels] for chosen in map(set, frame["labels"])],
+                            dtype=torch.long)
     return torch.tensor([ids.get(label, len(labels)) for label in frame["label"].astype(str)])
 
 

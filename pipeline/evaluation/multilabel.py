@@ -12,7 +12,7 @@ from torchmetrics.functional.classification import (multilabel_exact_match, mult
                                                     multilabel_recall)
 
 from pipeline.data.pairs import text_fields
-from pipeline.evaluation.calibration import BINS
+from pipeline.evaluation.calibration import BINS, binned, calibration_gap
 from pipeline.evaluation.metrics import PER_CLASS, macro_f1, metric_keys
 
 NONE = "(none)"  # the confusion rows' stand-in for "no label": a missed label is predicted NONE, an extra one true NONE
@@ -22,13 +22,6 @@ ERROR_FIELDS = ["true", "predicted", "missed", "extra"]  # errors.csv's columns 
 def thresholds_of(metrics: dict, labels: list[str]) -> dict[str, float]:
     """The decision threshold of each label that evaluate tuned (metrics.json `threshold/<label>`), by label."""
     return {label: metrics[f"threshold/{key}"] for label, key in zip(labels, metric_keys(labels))}
-
-
-def positive_weights(targets: torch.Tensor) -> torch.Tensor:
-    """Per label, its negative rows over its positive rows (binary cross-entropy's pos_weight, the multi-label
-    form of balanced class weights): a label on 1 row in 5 weighs its positives 4x."""
-    positives = targets.float().sum(dim=0)
-    return (len(targets) - positives) / positives.clamp(min=1)
 
 
 def multilabel_metrics(preds: torch.Tensor, targets: torch.Tensor, labels: list[str], split: str = "test") -> dict:
@@ -71,21 +64,13 @@ def label_calibration(probs: np.ndarray, targets: np.ndarray, labels: list[str],
 
 def binary_ece(probs: np.ndarray, truth: np.ndarray, bins: int = BINS) -> float:
     """Expected calibration error of one label's probabilities against its 0/1 truth."""
-    if len(truth) == 0:
-        return 0.0
-    index = np.clip(np.ceil(probs * bins).astype(int) - 1, 0, bins - 1)
-    return float(sum((index == b).sum() / len(truth) * abs(truth[index == b].mean() - probs[index == b].mean())
-                     for b in range(bins) if (index == b).any()))
+    return calibration_gap(binned(probs, truth, bins))
 
 
 def reliability(probs: np.ndarray, targets: np.ndarray, bins: int = BINS) -> list[dict]:
     """calibration.reliability's bins for every label decision pooled: mean probability against the share of
     decisions whose label the row carries."""
-    flat, truth = probs.ravel(), targets.ravel()
-    index = np.clip(np.ceil(flat * bins).astype(int) - 1, 0, bins - 1)
-    return [{"bin": int(b), "low": b / bins, "high": (b + 1) / bins, "rows": int((index == b).sum()),
-             "confidence": float(flat[index == b].mean()), "accuracy": float(truth[index == b].mean())}
-            for b in range(bins) if (index == b).any()]
+    return binned(probs.ravel(), targets.ravel(), bins)
 
 
 def wrong_sets(texts: list, targets: torch.Tensor, preds: torch.Tensor, labels: list[str]) -> list[dict]:

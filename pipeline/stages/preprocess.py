@@ -14,7 +14,8 @@ from pipeline.core.atomic import atomic_dir, write_json
 from pipeline.core.errors import PipelineError, run_main
 from pipeline.core.outputs import read_json
 from pipeline.data.clean import clean
-from pipeline.data.label_sets import check_separator, check_source, names_in, rows_per_label, separator
+from pipeline.data.label_sets import (check_separator, check_source, empty_sets_allowed, names_in, rows_per_label,
+                                      separator)
 from pipeline.data.labels import label_order
 from pipeline.data.lengths import STEP, covering_length
 from pipeline.data.normalise import PAIR
@@ -38,7 +39,7 @@ def preprocess(cfg: DictConfig) -> dict:
         check_source(cfg.data)
     frame = load_frame(cfg.data, multi_label)
     source_labels = frame.attrs.get("labels")
-    frame, cleaning = clean(frame, empty_label_ok=multi_label and bool(cfg.data.get("allow_empty_labels")))
+    frame, cleaning = clean(frame, empty_label_ok=empty_sets_allowed(cfg.data, multi_label))
     if frame.empty:
         raise PipelineError(
             "data-no-rows", f"no usable rows left after cleaning ({cleaning['rows_in']} rows read)", str(cfg.data.path),

@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from pipeline.data.pairs import example_key
+
 ARTIFACT = "data/training_rows.json"  # in the training run's artifacts
 HASH = "SHA-256 of the UTF-8 text (of a pair: text, NUL, text_pair), first 8 bytes, hex"
 
 
 def text_hash(text: str | tuple[str, str]) -> str:
     """The first 8 bytes of the text's (or pair's) SHA-256, hex: 2^-64 odds that two different texts collide."""
-    return hashlib.sha256((text if isinstance(text, str) else "\0".join(text)).encode()).hexdigest()[:16]
+    return hashlib.sha256(example_key(text).encode()).hexdigest()[:16]
 
 
 def fingerprint(texts: Iterable) -> dict:

@@ -48,6 +48,12 @@ def examples(frame: pd.DataFrame) -> list:
     return list(zip(frame["text"], frame[PAIR])) if PAIR in frame else list(frame["text"])
 
 
+def example_key(item) -> str:
+    """One string for an example, to hash: its text, or a pair's two texts joined by NUL (so ("ab", "c") and
+    ("a", "bc") differ). The split's buckets and the champion's training-row record both read it."""
+    return item if isinstance(item, str) else "\0".join(item)
+
+
 def every_text(items: Sequence) -> list[str]:
     """The texts of examples, both of each pair: what the script mix and the readability check read."""
     return [text for item in items for text in (item if isinstance(item, tuple) else (item,))]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipeline.core.errors import PipelineError
 from pipeline.data.label_sets import label_rows, names_in, rows_per_label
-from pipeline.data.normalise import PAIR
+from pipeline.data.pairs import example_key, examples
 
 SPLITS = ("train", "validation", "test")
 SPLIT_NAMES = {"train": "train", "training": "train",
@@ -142,8 +142,7 @@ def _bucketed(frame: pd.DataFrame, shares: dict[str, float], seed: int, multi_la
               where: str = "data") -> dict[str, pd.DataFrame]:
     """The rows in each split of `shares` (consecutive buckets of [0, 1) in that order), class by class (label
     by label, rarest first, for label sets)."""
-    texts = frame["text"] if PAIR not in frame else frame["text"] + "\0" + frame[PAIR]  # a pair: both its texts
-    places = bucket(texts.tolist(), seed)
+    places = bucket([example_key(item) for item in examples(frame)], seed)
     edges = np.cumsum(list(shares.values()))
     edges[-1] = 1.0
     splits = np.searchsorted(edges, places, side="right")  # index into shares

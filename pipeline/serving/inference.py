@@ -69,11 +69,12 @@ def hf_encode(tokenizer: PreTrainedTokenizerBase) -> Encode:
     settings = tokenizer.init_kwargs
     cut = cut_settings(settings.get("long_text"), tokenizer.model_max_length, tokenizer.truncation_side)
     pad = (tokenizer.pad_token_id or 0, tokenizer.pad_token_type_id, tokenizer.padding_side)
+    pairs = reads_pairs(tokenizer)
 
     def encode(texts: list[Text]) -> Batch:
         whole = tokenizer(texts, truncation=False, return_token_type_ids=True, return_special_tokens_mask=True,
                           verbose=False)
-        sequences = [whole.sequence_ids(i) if reads_pairs(tokenizer) else None for i in range(len(texts))]
+        sequences = [whole.sequence_ids(i) if pairs else None for i in range(len(texts))]
         encoded = list(zip(whole["input_ids"], whole["token_type_ids"], whole["special_tokens_mask"], sequences))
         return windowed(encoded, cut, pad, list(tokenizer.model_input_names))
 

@@ -3,8 +3,8 @@ each seed, outside the pipeline (a plain loop, as benchmarks/quality.py's `loop`
 
   pooling   MiniLM fine-tuned on [CLS] through BERT's pooler (what BertForSequenceClassification does, and the
             pipeline) against the mean of the last layer over real tokens (how sentence-transformers trained it)
-  windows   the [CLS] model trained on the first 128 tokens, reading the whole article when it predicts: its
-            logits the mean of up to 8 overlapping 128-token windows' (stride 32)
+  windows   the [CLS] model trained on the first 128 tokens, reading more of the article when it predicts: its
+            logits the mean of up to 8 128-token windows', each overlapping the last by 32 tokens
   blend     the [CLS] model's probabilities and the TF-IDF baseline's (pipeline.evaluation.baseline.tfidf_model,
             fitted on the same training split) joined as log p_model / T + log p_tfidf, for T = 1, 3, 10; and T
             chosen on each seed's validation split (what a pipeline would have to do)

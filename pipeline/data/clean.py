@@ -7,6 +7,7 @@ import pandas as pd
 
 from pipeline.core.errors import warn
 from pipeline.data.normalise import PAIR, normalise_text
+from pipeline.data.pairs import text_columns
 
 # A text in several splits of a split column is kept in the first of these: train wins, so nothing the
 # model trains on is scored; test, the fixed benchmark, wins over validation.
@@ -64,7 +65,3 @@ def _split_overlap(frame: pd.DataFrame) -> pd.Series:
     rank = frame["split"].map(SPLIT_PRIORITY)
     return rank > rank.groupby([frame[column] for column in text_columns(frame)]).transform("min")
 
-
-def text_columns(frame: pd.DataFrame) -> list[str]:
-    """What one example reads: its text, and its pair text where the data has pairs."""
-    return ["text", PAIR] if PAIR in frame else ["text"]

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from pipeline.core import paths
-from pipeline.data.normalise import PAIR
+from pipeline.data.pairs import examples
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -27,20 +27,14 @@ def load_processed() -> tuple[DatasetDict, PreTrainedTokenizerBase]:
 
 def split_texts(split: str) -> list:
     """The raw texts of one processed split (in dataset order): strings, or (text, text_pair) for pairs."""
-    return _examples(_texts(load_from_disk(str(paths.DATASET / split))))
+    return examples(_texts(load_from_disk(str(paths.DATASET / split))))
 
 
 def split_examples(split: str) -> tuple[list, torch.Tensor]:
     """The raw texts (split_texts) of one processed split and their label ids (in dataset order); for label sets
     (task=multi_label), a 0/1 row per text."""
     data = _texts(load_from_disk(str(paths.DATASET / split)))
-    return _examples(data), torch.tensor(data["labels"][:]).long()
-
-
-def _examples(data: Dataset) -> list:
-    """Each row's text, or its (text, text_pair); columns read whole (per row is slow on large sets)."""
-    texts = data["text"][:]
-    return list(zip(texts, data[PAIR][:])) if PAIR in data.column_names else texts
+    return examples(data), torch.tensor(data["labels"][:]).long()
 
 
 def _texts(data: Dataset) -> Dataset:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pandas as pd
 from omegaconf import DictConfig
 from transformers import PreTrainedTokenizerBase
 
@@ -43,9 +42,18 @@ def check_pair_tokenizer(tokenizer: PreTrainedTokenizerBase, model: DictConfig) 
                             "use an encoder made for pairs: -S model=minilm (the default), bert, roberta, deberta_v3, ...")
 
 
-def examples(frame: pd.DataFrame) -> list:
-    """Each row's text, or (text, text_pair) where the frame has pairs."""
-    return list(zip(frame["text"], frame[PAIR])) if PAIR in frame else list(frame["text"])
+def text_columns(columns) -> list[str]:
+    """What one example reads, of these column names (a frame's, a Dataset's or a batch's keys): its text, and
+    its pair text where the data has pairs."""
+    return ["text", PAIR] if PAIR in columns else ["text"]
+
+
+def examples(table) -> list:
+    """Each row's text, or (text, text_pair) where `table` (a pandas frame or a datasets Dataset) has pairs;
+    columns read whole (per row is slow on a large Dataset)."""
+    columns = text_columns(table.column_names if hasattr(table, "column_names") else table.columns)
+    texts = [list(table[column][:]) for column in columns]
+    return list(zip(*texts)) if len(texts) > 1 else texts[0]
 
 
 def example_key(item) -> str:

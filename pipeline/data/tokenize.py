@@ -22,17 +22,17 @@ from transformers import PreTrainedTokenizerBase
 from pipeline.data.label_sets import labels_of
 from pipeline.data.lengths import covering
 from pipeline.data.normalise import PAIR
+from pipeline.data.pairs import text_columns
 from pipeline.data.text_windows import windows
 
 CACHE = Path(".cache/tokenized")
-TEXTS = ("text", PAIR)  # a row's text columns: the second only for pairs of texts (data.text_pair_column)
 COVERAGE = "coverage.json"  # in each cache entry: the split's coverage (Counts.summary)
 
 
 def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str], multi_label: bool = False) -> DatasetDict:
     """Frames with text/label (and text_pair) columns to a DatasetDict with integer `labels`, or for `multi_label`
     a 0/1 float per label (in `labels` order: what binary cross-entropy reads)."""
-    texts = [column for column in TEXTS if column in next(iter(parts.values())).columns]
+    texts = text_columns(next(iter(parts.values())).columns)
     target = List(Value("float32"), length=len(labels)) if multi_label else ClassLabel(names=labels)
     features = Features({**{column: Value("string") for column in texts}, "labels": target})
     return DatasetDict({
@@ -82,7 +82,7 @@ def _fill(entry: Path, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_l
     counts = Counts(tokenizer.unk_token_id, max_len)
 
     def cut(batch: dict, indices: list[int]) -> dict:
-        texts = [column for column in TEXTS if column in batch]
+        texts = text_columns(batch)
         whole = tokenizer(*(batch[column] for column in texts), truncation=False, return_special_tokens_mask=True,
                           verbose=False)
         inputs = [key for key in whole if key not in ("special_tokens_mask", "attention_mask")]

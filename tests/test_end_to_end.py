@@ -81,7 +81,7 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     assert repeated == {**metrics, "champion/version": 1.0, "champion/test/f1_macro": served_f1,
                         "champion/rows_known": 1.0, "champion/compared_rows": test_rows, "champion/trained_on_rows": 0.0,
                         "compared/test/f1_macro": metrics["test/f1_macro"]}
-    assert f"Compared with the registry champion v1 on the {test_rows} test rows v1 never trained on (0 test rows" \
+    assert f"Compared with the registry champion v1 on the same {test_rows} test rows, none of which v1 trained on" \
         in (export / "README.md").read_text()
     assert (project / "models/trained/model.safetensors").read_bytes() == weights
     assert json.loads((project / "reports/registry.json").read_text())["champion"] is False  # equal is not better

@@ -45,6 +45,6 @@ def test_the_card_says_what_is_served_and_what_the_champion_was_compared_on(comp
                                "compared/test/f1_macro": 0.85})
     example["int8"] = {"accepted": False, "reason": "export.quantize=none"}
     card = model_card(compose("model=tiny"), **example)
-    assert ("Compared with the registry champion v4 on the 7 test rows v4 never trained on (3 test rows it trained on "
-            "left out): test macro F1 0.85 against the champion's 0.8.") in card
+    assert ("Compared with the registry champion v4 on the 7 test rows v4 never trained on (3 left out): test macro F1 "
+            "0.85 against the champion's 0.8.") in card
     assert "Served in fp32, no int8 model: export.quantize=none." in card

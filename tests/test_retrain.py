@@ -54,7 +54,7 @@ def test_retrain_runs_only_when_data_or_params_change_and_exits_with_its_codes(p
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert (metrics["champion/version"], metrics["champion/compared_rows"], metrics["champion/trained_on_rows"]) == \
         (1.0, 18.0, 0.0)
-    assert "on the 18 test rows v1 never trained on (0 test rows it trained on left out)" in \
+    assert "on the same 18 test rows, none of which v1 trained on" in \
         (project / "models/export/README.md").read_text()
 
     # Only evaluate's plot is gone: evaluate re-runs, the training run is not registered again, and the decision

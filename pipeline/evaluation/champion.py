@@ -112,12 +112,18 @@ def promotion(gate_passed: bool, metrics: dict[str, float], min_rows: int) -> tu
     if compared < needed:
         return False, (f"only {compared} of the {compared + trained_on} test rows are rows champion v{version} never "
                        f"trained on; a fair comparison needs {needed} (registry.min_compared_rows)")
-    if not metrics["champion/rows_known"]:
-        rows = f"the same {compared} test rows (v{version} has no record of what it trained on)"
-    elif trained_on:
-        rows = f"the {compared} test rows v{version} never trained on ({trained_on} left out)"
-    else:
-        rows = f"the same {compared} test rows, none of which v{version} trained on"
     ours, theirs = metrics[COMPARED], metrics[f"champion/{PROMOTE_METRIC}"]
     verb = "beats" if ours > theirs else "does not beat"
-    return ours > theirs, f"{PROMOTE_METRIC} {ours} {verb} champion v{version}'s {theirs} on {rows}"
+    return ours > theirs, f"{PROMOTE_METRIC} {ours} {verb} champion v{version}'s {theirs} on {rows_compared(metrics)}"
+
+
+def rows_compared(metrics: dict[str, float]) -> str:
+    """In words, the test rows this model and the champion of its metrics.json (champion/version) were both
+    scored on: the promotion's reason and the model card say it alike."""
+    version, compared = int(metrics["champion/version"]), int(metrics["champion/compared_rows"])
+    trained_on = int(metrics["champion/trained_on_rows"])
+    if not metrics["champion/rows_known"]:
+        return f"the same {compared} test rows (v{version} has no record of what it trained on)"
+    if trained_on:
+        return f"the {compared} test rows v{version} never trained on ({trained_on} left out)"
+    return f"the same {compared} test rows, none of which v{version} trained on"

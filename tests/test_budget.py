@@ -32,7 +32,7 @@ def test_a_number_is_kept_as_set():
 def test_auto_starts_from_the_fine_tuning_modes_epochs(compose, finetune, epochs):
     """MiniLM's own 2 epochs for full and head-only fine-tuning; LoRA's adapters take 4 (conf/finetune/lora.yaml)."""
     coverage = {"texts": 4842, "rows": 4842, "cut": 0, "cut_share": 0.0, "lost_share_of_cut": 0.0, "unknown_share": 0.0,
-                "tokens_per_character": 0.23}
+                "fragment_share": 0.0, "tokens_per_character": 0.23, "tokens_per_word": 1.19}
     stats = {"rows": {"train": 4842}, "labels": ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"],  # TREC's train split
              "tokens": {"max_seq_len": 128, "max_seq_len_reason": "model.max_seq_len=128 (set)", "long_text": "truncate",
                         "train": coverage}, "scripts": {"train": {"unspaced_share": 0.0}}}
@@ -40,6 +40,7 @@ def test_auto_starts_from_the_fine_tuning_modes_epochs(compose, finetune, epochs
     assert decided["settings"]["max_epochs"] == epochs
     assert f"finetune.epochs {epochs} gives {303 * epochs} steps" in decided["reasons"]["max_epochs"]
     assert decided["reasons"]["long_text"] == "data.long_text=truncate: no training text is longer than 128 tokens"
-    assert decided["reading"] == {"data/train/unknown_share": 0.0, "data/train/tokens_per_character": 0.23,
+    assert decided["reading"] == {"data/train/unknown_share": 0.0, "data/train/fragment_share": 0.0,
+                                  "data/train/tokens_per_character": 0.23, "data/train/tokens_per_word": 1.19,
                                   "data/train/cut_share": 0.0, "data/train/lost_share_of_cut": 0.0,
                                   "data/train/unspaced_share": 0.0}

@@ -45,6 +45,10 @@ def test_exp_run_trains_evaluates_exports_and_tracks(project, small_frame, monke
     assert tracked.data.metrics["test/f1_macro"] == metrics["test/f1_macro"]
     assert "val/f1" in tracked.data.metrics and "train/loss" in tracked.data.metrics
     assert tracked.data.params["model/name"] == "tiny"
+    coverage = json.loads((project / "reports/data_stats.json").read_text())["tokens"]
+    for split in ("train", "validation", "test"):  # how the model reads each split, logged with the run
+        for figure in ("fragment_share", "tokens_per_character", "tokens_per_word", "cut_share"):
+            assert tracked.data.metrics[f"data/{split}/{figure}"] == coverage[split][figure]
     assert tracked.data.tags["gpu_profile"] == "cpu" and len(tracked.data.tags["git_commit"]) == 40
 
     registry = json.loads((project / "reports/registry.json").read_text())

@@ -68,15 +68,15 @@ def word_tokenizer() -> PreTrainedTokenizerFast:
 
 @pytest.mark.parametrize("strategy, rows, lost", [("truncate", 2, 0.5), ("chunks", 3, 0.0)])
 def test_coverage_counts_unknown_tokens_characters_and_what_the_cut_loses(tmp_path, strategy, rows, lost):
-    texts = ["the cat sat on the mat", "the cat"]  # 6 tokens (2 [UNK]) in 22 characters; 2 in 7
+    texts = ["the cat sat on the mat", "the cat"]  # 6 tokens (2 [UNK]) in 22 characters and 6 words; 2 in 7 and 2
     features = Features({"text": Value("string"), "labels": ClassLabel(names=["a", "b"])})
     data = DatasetDict({"train": Dataset.from_dict({"text": texts, "labels": [0, 1]}, features=features)})
     tokenized, coverage = tokenize(data, word_tokenizer(), 5, strategy, cache=tmp_path)
     # max_len 5 leaves room for 3 of the first text's 6 tokens: truncated, it loses 3 of them; in windows of 3
     # (none shared: a quarter of 3 rounds to 0) it loses none, in 2 rows
     assert coverage["train"] == {
-        "texts": 2, "rows": rows, "characters": 29, "tokens": 8, "unknown_share": 0.25,
-        "tokens_per_character": round(8 / 29, 4), "cut": 1, "cut_share": 0.5, "lost_share_of_cut": lost,
+        "texts": 2, "rows": rows, "characters": 29, "words": 8, "tokens": 8, "unknown_share": 0.25,
+        "fragment_share": 0.0, "tokens_per_character": round(8 / 29, 4), "tokens_per_word": 1.0, "cut": 1, "cut_share": 0.5, "lost_share_of_cut": lost,
         "length_p50": 4, "length_p90": 8, "length_p95": 8, "length_p100": 8, "max_seq_len": 5}
     first = [2, 4, 5, 6, 3]  # [CLS] the cat sat [SEP]
     if strategy == "truncate":

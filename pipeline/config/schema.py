@@ -97,7 +97,8 @@ class Data:
     truncation_side: str = rule(choices=("left", "right"))
     long_text: str = rule(choices=("truncate", "head_tail", "chunks"))
     max_unknown_share: float = rule(ge=0, le=1)
-    max_tokens_per_character: float = rule(gt=0)
+    max_fragment_share: float = rule(ge=0, le=1)
+    max_tokens_per_word: float = rule(gt=0)
     unreadable: str = rule(choices=("stop", "warn"))
     drop_incomplete: bool = MISSING
     val_size: float = rule(gt=0, lt=1)

@@ -78,8 +78,9 @@ ERRORS = {
                              "`make install` (or pip install the package the message names)."),
     "data-folder-empty": ("A class-folder data set has no <class>/*.txt files.",
                           "Point `data.path` at a folder with one sub-folder of .txt files per class."),
-    "data-unreadable": ("The model's tokenizer cannot read the training texts: too many [UNK] tokens, or (byte-level "
-                        "tokenizers) too many tokens per character, as for Chinese with an English model.",
+    "data-unreadable": ("The model's tokenizer cannot read the training texts: too many [UNK] tokens (Chinese with an "
+                        "English model), pieces of characters (a byte-level tokenizer on a script it never learned) or "
+                        "tokens a word (words spelled out letter by letter, Russian with an English model).",
                         "Use a model that reads the script (the message names them: model=bert_chinese, model=xlm_roberta, "
                         "offline model=tiny), or `-S data.unreadable=warn` to train anyway."),
     "data-hub-unavailable": ("A Hugging Face dataset could not be loaded (offline, wrong name or split).",

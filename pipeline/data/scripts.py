@@ -8,7 +8,9 @@ import re
 # Letters by script, as Unicode blocks (the main ones of each script).
 SCRIPTS = {
     "latin": "A-Za-z\u00c0-\u024f\u1e00-\u1eff",
-    "cjk": "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff",
+    "han": "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff",  # Chinese characters (also Japanese kanji)
+    "kana": "\u3040-\u30ff\u31f0-\u31ff",  # Japanese
+    "hangul": "\uac00-\ud7af\u1100-\u11ff",  # Korean
     "cyrillic": "\u0400-\u052f",
     "greek": "\u0370-\u03ff",
     "arabic": "\u0600-\u06ff\u0750-\u077f",

@@ -26,7 +26,8 @@ from pipeline.data.pairs import text_columns
 from pipeline.data.text_windows import windows
 
 CACHE = Path(".cache/tokenized")
-COVERAGE = "coverage.json"  # in each cache entry: the split's coverage (Counts.summary)
+COVERAGE = "coverage.2.json"  # in each cache entry: the split's coverage (Counts.summary); the number
+                               # grows when the summary gains a figure, so older entries are filled again
 
 
 def to_dataset(parts: dict[str, pd.DataFrame], labels: list[str], multi_label: bool = False) -> DatasetDict:
@@ -79,7 +80,7 @@ def tokenize(dataset: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_len: 
 def _fill(entry: Path, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_len: int, long_text: str,
           name: str) -> None:
     """Tokenize and cut `split` into the cache entry, with its coverage beside it."""
-    counts = Counts(tokenizer.unk_token_id, max_len)
+    counts = Counts(tokenizer, max_len)
 
     def cut(batch: dict, indices: list[int]) -> dict:
         texts = text_columns(batch)
@@ -90,7 +91,7 @@ def _fill(entry: Path, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_l
         for i, special in enumerate(whole["special_tokens_mask"]):
             sequences = whole.sequence_ids(i) if PAIR in batch else None
             parts = windows(special, max_len, long_text, tokenizer.truncation_side, sequences)
-            counts.add(sum(len(batch[column][i]) for column in texts), whole["input_ids"][i], special, parts)
+            counts.add([batch[column][i] for column in texts], whole["input_ids"][i], special, parts)
             for positions in parts:
                 for key in inputs:
                     rows[key].append([whole[key][i][p] for p in positions])
@@ -116,31 +117,46 @@ def _fill(entry: Path, split: Dataset, tokenizer: PreTrainedTokenizerBase, max_l
 class Counts:
     """What the tokenizer made of a split's texts and what the cut kept, text by text."""
 
-    def __init__(self, unk_id: int | None, max_len: int):
-        self.unk_id, self.max_len, self.lengths = unk_id, max_len, []
-        self.characters = self.tokens = self.unknown = self.rows = self.cut = self.cut_tokens = self.lost = 0
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_len: int):
+        self.tokenizer, self.unk_id, self.max_len, self.lengths = tokenizer, tokenizer.unk_token_id, max_len, []
+        self.fragment_ids, self.whole_ids = set(), set()
+        self.characters = self.words = self.tokens = self.unknown = self.fragments = 0
+        self.rows = self.cut = self.cut_tokens = self.lost = 0
 
-    def add(self, characters: int, ids: list[int], special: list[int], parts: list[list[int]]) -> None:
+    def add(self, texts: list[str], ids: list[int], special: list[int], parts: list[list[int]]) -> None:
         body = [token for token, is_special in zip(ids, special) if not is_special]
-        self.characters += characters
+        self.characters += sum(len(text) for text in texts)
+        self.words += sum(len(text.split()) for text in texts)
         self.tokens += len(body)
         self.unknown += body.count(self.unk_id) if self.unk_id is not None else 0
+        self._sort(set(body) - self.fragment_ids - self.whole_ids)
+        self.fragments += sum(token in self.fragment_ids for token in body)
         self.lengths.append(len(ids))
         self.rows += len(parts)
         if len(ids) > self.max_len:
             kept = len({p for positions in parts for p in positions if not special[p]})
             self.cut, self.cut_tokens, self.lost = self.cut + 1, self.cut_tokens + len(body), self.lost + len(body) - kept
 
+    def _sort(self, new_ids: set[int]) -> None:
+        """File tokens not seen before as fragments (a piece of a character: a byte that a byte-level or
+        byte-fallback tokenizer falls back to, decoding alone to U+FFFD) or whole."""
+        for token in new_ids:
+            (self.fragment_ids if "\ufffd" in self.tokenizer.decode([token]) else self.whole_ids).add(token)
+
     def summary(self) -> dict:
-        """Per split: texts, model rows (windows), characters and tokens (special tokens left out), the share
-        of tokens the tokenizer did not know ([UNK]; null for a tokenizer without one, such as byte-level BPE),
-        tokens per character, the texts longer than max_len and the share of their tokens the model never sees
-        (none where chunks cover them),
-        and the length in tokens (special tokens in) that covers 50, 90, 95 and 100 % of the texts."""
+        """Per split: texts, model rows (windows), characters, words (split at spaces) and tokens (special
+        tokens left out), the share of tokens the tokenizer did not know ([UNK]; null for a tokenizer without
+        one, such as byte-level BPE) and of tokens that are pieces of a character, tokens per character and per
+        word, the texts longer than max_len and the share of their tokens the model never sees (none where
+        chunks cover them), and the length in tokens (special tokens in) that covers 50, 90, 95 and 100 % of
+        the texts."""
         texts, ordered = len(self.lengths), sorted(self.lengths)
-        return {"texts": texts, "rows": self.rows, "characters": self.characters, "tokens": self.tokens,
+        return {"texts": texts, "rows": self.rows, "characters": self.characters, "words": self.words,
+                "tokens": self.tokens,
                 "unknown_share": round(self.unknown / max(self.tokens, 1), 6) if self.unk_id is not None else None,
+                "fragment_share": round(self.fragments / max(self.tokens, 1), 6),
                 "tokens_per_character": round(self.tokens / max(self.characters, 1), 4),
+                "tokens_per_word": round(self.tokens / max(self.words, 1), 4),
                 "cut": self.cut, "cut_share": round(self.cut / max(texts, 1), 4),
                 "lost_share_of_cut": round(self.lost / max(self.cut_tokens, 1), 4),
                 **{f"length_p{share}": covering(ordered, share / 100) for share in (50, 90, 95, 100)},

@@ -97,7 +97,8 @@ def main() -> None:
     tokens = stats["tokens"]
     print(f"preprocess: max_seq_len {tokens['max_seq_len']} ({tokens['max_seq_len_reason']}); texts cut: "
           f"{tokens['train']['cut_share']:.0%} of training texts ({tokens['long_text']}), "
-          f"[UNK] {tokens['train']['unknown_share']}, {tokens['train']['tokens_per_character']} tokens per character")
+          f"[UNK] {tokens['train']['unknown_share']}, pieces of characters {tokens['train']['fragment_share']}, "
+          f"{tokens['train']['tokens_per_word']} tokens a word")
 
 
 if __name__ == "__main__":

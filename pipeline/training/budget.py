@@ -73,12 +73,13 @@ def long_text_reason(tokens: dict) -> str:
 
 
 def reading(stats: dict) -> dict[str, float]:
-    """How the model reads each split, as numbers for MLflow: [UNK] share, tokens per character, texts cut and
-    the share of their tokens lost, letters in unspaced scripts."""
+    """How the model reads each split, as numbers for MLflow: [UNK] share, pieces of characters, tokens per
+    character and per word, texts cut and the share of their tokens lost, letters in unspaced scripts."""
     figures = {}
     for split, coverage in stats["tokens"].items():
         if isinstance(coverage, dict):
-            for key in ("unknown_share", "tokens_per_character", "cut_share", "lost_share_of_cut"):
+            for key in ("unknown_share", "fragment_share", "tokens_per_character", "tokens_per_word", "cut_share",
+                        "lost_share_of_cut"):
                 if coverage[key] is not None:
                     figures[f"data/{split}/{key}"] = float(coverage[key])
             figures[f"data/{split}/unspaced_share"] = float(stats["scripts"][split]["unspaced_share"])

@@ -90,7 +90,7 @@ def fit(cfg: DictConfig, plan: dict) -> Trained:
                                   redact({**run_tags(cfg), "stage": "train", **trial_tags()}), run_id=resumed_run)
     logger.log_hyperparams(redact({**OmegaConf.to_container(cfg, resolve=True), "plan": plan["settings"],
                                    "parameters": counts}))
-    logger.log_metrics(plan["reading"])  # how the model reads the data: [UNK], tokens per character, texts cut
+    logger.log_metrics(plan["reading"])  # how the model reads the data: [UNK], pieces of characters, tokens a word, texts cut
     resume.save_state(mlflow_run_id=logger.run_id, tracking_uri=redact(uri), settings=settings)
     session = Session(cfg, module, datamodule, settings, CurveRecorder(), resume, resume.state.get("adjustments", []),
                       pruning(cfg.eval.gate.metric))

@@ -90,7 +90,7 @@ def test_pieces_of_characters_and_words_spelled_out_are_counted_and_stop(tmp_pat
     bytes_read = coverage_of(text, byte_tokenizer(), tmp_path)
     assert (bytes_read["unknown_share"], bytes_read["fragment_share"], bytes_read["tokens_per_character"],
             bytes_read["tokens_per_word"]) == (None, 0.5, 1.5, 3.0)
-    # 2 of its 3 letters are han: unspaced, so tokens a word do not count; pieces of characters do
+    # a third of its letters (中) are han: unspaced, so tokens a word would not count; pieces of characters do
     assert problem(bytes_read, script_mix([text]), THRESHOLDS) == (
         "50% of its tokens are pieces of a character (data.max_fragment_share 0.2): the text falls apart into bytes")
     # "мама мыла раму": 3 words of 4 letters, each spelled м ##а ##м ##а: 12 tokens, none unknown, 14 characters
@@ -100,8 +100,10 @@ def test_pieces_of_characters_and_words_spelled_out_are_counted_and_stop(tmp_pat
             spelled["tokens_per_word"]) == (0.0, 0.0, round(12 / 14, 4), 4.0)
     assert problem(spelled, script_mix([text]), THRESHOLDS) == (
         "it makes 4.0 tokens a word (data.max_tokens_per_word 3.5): it spells the words out")
-    # the same 4 tokens a word in Chinese, which has no spaces between words, is no sign
+    # the same 4 tokens a word is no sign in Chinese, which has no spaces between words, nor in Latin letters,
+    # where they are log lines, codes or URLs
     assert problem(spelled, script_mix(["这家餐厅的菜很好吃"]), THRESHOLDS) is None
+    assert problem(spelled, script_mix(["ERROR 2026-12-06T23:56:29Z svc=auth req=ab12cd34 retry=3"]), THRESHOLDS) is None
 
 
 def test_the_model_suggested_follows_the_script(tmp_path):
@@ -114,7 +116,8 @@ def test_the_model_suggested_follows_the_script(tmp_path):
         return stopped.value.fix
 
     assert suggestion("这家餐厅的菜很好吃").startswith("use model=bert_chinese (Chinese), model=xlm_roberta")
-    for japanese_or_korean in ("この店の料理はおいしい", "이 식당 음식은 맛있어요"):
+    # mostly kanji (11 han letters, 5 kana), yet Japanese; Korean
+    for japanese_or_korean in ("東京都議会選挙の結果が発表された", "이 식당 음식은 맛있어요"):
         assert suggestion(japanese_or_korean).startswith("use model=xlm_roberta or multilingual_minilm")
 
 

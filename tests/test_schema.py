@@ -29,6 +29,8 @@ BAD = {
     ("+trian.max_epochs=3",): ("config-unknown-key", "trian", "did you mean train?"),
     ("+model.arch.num_head=4",): ("config-unknown-key", "model.arch.num_head", "did you mean model.arch.num_heads?"),
     ("data.revision=main",): ("config-unknown-key", "data.revision", "-S +data.revision="),  # bbc_news has none
+    ("+data.max_tokens_per_character=3.0",): ("config-unknown-key", "data.max_tokens_per_character",
+                                              "remove it; data.max_fragment_share and data.max_tokens_per_word"),
     ("data.val_size=1.5",): ("config-out-of-range", "data.val_size", "> 0 and < 1"),
     ("data.val_size=0.5", "data.test_size=0.5"): ("config-out-of-range", "data.val_size", "sum below 1"),
     ("train.global_batch_size=0",): ("config-out-of-range", "train.global_batch_size", ">= 1"),

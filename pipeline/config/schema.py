@@ -352,8 +352,18 @@ CROSS_CHECKS = {"model": _check_sequence_length, "data": _check_split_sizes, "fi
                 "strategy": _check_strategy, "train": _check_train, "eval": _check_gate}
 
 
+# Keys an earlier version had, and what replaced them (a params.yaml or conf/ file of one's own may still hold them).
+REPLACED = {"data.max_tokens_per_character": "data.max_fragment_share and data.max_tokens_per_word (the stop for text "
+                                          "the model cannot read counts pieces of characters and tokens a word now)"}
+
+
 def unknown_key(key: str, source: str) -> PipelineError:
-    """A key the config lacks: a typo (the closest known key is the fix), or an optional key its conf/ option omits."""
+    """A key the config lacks: one replaced since, a typo (the closest known key is the fix), or an optional key its
+    conf/ option omits."""
+    if key in REPLACED:
+        return PipelineError("config-unknown-key", f"{key} is no longer a setting", f"{source} {key}",
+                             f"remove it; {REPLACED[key]} replace it (a params.yaml from before: `dvc exp run` "
+                             "composes a new one)")
     if key in FIELDS:
         return PipelineError("config-unknown-key", f"{key} is not in the chosen conf/ option", f"{source} {key}",
                              f"add it: -S +{key}=...")

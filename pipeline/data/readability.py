@@ -6,8 +6,10 @@ Three signs that it cannot (thresholds from measurements: docs/benchmarks.md, "C
 - many tokens that are pieces of a character (a byte-level or byte-fallback tokenizer, which never says [UNK],
   falls back to bytes on a script it never learned: GPT-2's BPE on Chinese, over 90 % of its tokens; on
   Russian, 45 %; on English, under 1 %);
-- in text written with spaces, many tokens a word (a vocabulary that holds a script's letters but not its
-  words spells each word out: MiniLM reads Russian at 5.3 tokens a word, English at 1.1 to 1.9).
+- in text written with spaces in a script other than Latin, many tokens a word (a vocabulary that holds a
+  script's letters but not its words spells each word out: MiniLM reads Russian at 5.3 tokens a word, English
+  at 1.1 to 1.9). Latin text is left out: there, many tokens a word mean log lines, codes or URLs, not a
+  script the model never learned.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def problem(coverage: dict, scripts: dict, data: DictConfig) -> str | None:
     if fragments > data.max_fragment_share:
         return (f"{fragments:.0%} of its tokens are pieces of a character (data.max_fragment_share "
                 f"{data.max_fragment_share}): the text falls apart into bytes")
-    if scripts["unspaced_share"] < UNSPACED_SHARE and per_word > data.max_tokens_per_word:
+    spaced_not_latin = scripts["unspaced_share"] < UNSPACED_SHARE and scripts["letters"].get("latin", 0) < 0.5
+    if spaced_not_latin and per_word > data.max_tokens_per_word:
         return (f"it makes {per_word:.1f} tokens a word (data.max_tokens_per_word {data.max_tokens_per_word}): "
                 "it spells the words out")
     return None

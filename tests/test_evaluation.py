@@ -152,7 +152,7 @@ def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated,
     assert trained["rows"] == 4 and "81b7f23475f558c8" in trained["texts"]
 
 
-@pytest.mark.parametrize("overrides, cut", [(("model=minilm", "data.truncation_side=left"), 128),
+@pytest.mark.parametrize("overrides, cut", [(("model=minilm", "model.max_seq_len=128", "data.truncation_side=left"), 128),
                                             (("model=tiny",), 128), (("model=lstm",), 256)])
 def test_serving_tokenizes_the_test_texts_exactly_as_preprocess_did(tmp_path, monkeypatch, compose, small_frame,
                                                                     overrides, cut):

@@ -1,16 +1,15 @@
 """model.max_seq_len=auto: the length most training texts need (worked by hand), within the model's positions and
 what the planned hardware affords."""
 
-import json
-
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import cpu_env_report
+
 from pipeline.config.schema import positions
-from pipeline.core import paths
 from pipeline.data.lengths import covering_length
 from pipeline.gpu.detect import NO_GPU
-from pipeline.gpu.policy import CPU_LENGTH, affordable_length, resolve_plan
+from pipeline.gpu.policy import affordable_length, resolve_plan
 from pipeline.stages.preprocess import preprocess
 
 ARCH = OmegaConf.create({"family": "bert", "max_position_embeddings": 512})
@@ -32,11 +31,12 @@ def test_the_positions_a_model_reads(family, config, table, limit):
     assert positions(OmegaConf.create(arch)) == limit
 
 
-def test_the_cpu_affords_128_tokens_and_a_gpu_the_longest_without_checkpointing(compose):
+def test_the_cpu_reads_what_the_data_needs_and_a_gpu_the_longest_without_checkpointing(compose):
     cfg = compose("model=bert")
     args = (cfg.model, cfg.train.global_batch_size, cfg.finetune, cfg.strategy)
-    assert affordable_length(NO_GPU, cfg.gpu, *args, 96, 32) == (96, "the CPU trains it")
-    assert affordable_length(NO_GPU, cfg.gpu, *args, 512, 32)[0] == CPU_LENGTH == 128
+    assert affordable_length(NO_GPU, cfg.gpu, *args, 96, 32)[0] == 96
+    length, reason = affordable_length(NO_GPU, cfg.gpu, *args, 512, 32)
+    assert length == 512 and "6.7x" in reason and "smaller model.max_seq_len" in reason  # the time it costs, the way out
     card = OmegaConf.merge(compose("gpu=rtx3090").gpu, {"plan_only": True})
     assert affordable_length(NO_GPU, card, *args, 512, 32)[0] == 512  # 24 GB: bert-base at 512 fits whole
     small = OmegaConf.merge(compose("gpu=gtx1060").gpu, {"plan_only": True, "vram_gb": 2.5})
@@ -51,11 +51,14 @@ def test_the_cpu_affords_128_tokens_and_a_gpu_the_longest_without_checkpointing(
 
 def test_preprocess_picks_the_length_from_the_data_and_records_why(tmp_path, monkeypatch, compose, small_frame):
     monkeypatch.chdir(tmp_path)
-    small_frame.head(100).assign(text=lambda f: f["text"].str[:300]).to_csv("news.csv", index=False)
-    paths.ENV_REPORT.parent.mkdir(parents=True, exist_ok=True)
-    paths.ENV_REPORT.write_text(json.dumps(NO_GPU))
-    stats = preprocess(compose("data=csv", "data.path=news.csv", "model.max_seq_len=auto"))
-    tokens = stats["tokens"]
-    # 300 characters of English are 50 to 80 MiniLM tokens: 96 covers them, within the CPU's 128
+    cpu_env_report()
+    small_frame.head(100).assign(text=lambda f: f["text"].str[:300]).to_csv("short.csv", index=False)
+    tokens = preprocess(compose("data=csv", "data.path=short.csv"))["tokens"]  # MiniLM's default length is auto
+    # 300 characters of English are 50 to 80 MiniLM tokens: 96 covers them
     assert tokens["max_seq_len"] == 96 and tokens["train"]["cut"] == 0
     assert tokens["max_seq_len_reason"].startswith("model.max_seq_len=auto: 95% of the training texts are ")
+    # whole BBC articles (a median of about 420 tokens, 95 % under about 900): the CPU reads MiniLM's 512 positions
+    small_frame.head(100).to_csv("long.csv", index=False)
+    tokens = preprocess(compose("data=csv", "data.path=long.csv"))["tokens"]
+    assert tokens["max_seq_len"] == 512 and "the model reads at most 512" in tokens["max_seq_len_reason"]
+    assert "6.7x" in tokens["max_seq_len_reason"]

@@ -11,7 +11,7 @@ from pipeline.gpu import memory
 from pipeline.gpu.catalog import load_catalog
 from pipeline.gpu.detect import NO_GPU
 from pipeline.gpu.policy import resolve_plan
-from pipeline.plan import plan_for
+from pipeline.plan import fixed_length, plan_for
 
 CATALOG = load_catalog(ROOT / "conf")
 BY_ARCH = {arch: sorted(key for key, card in CATALOG.items() if card["arch"] == arch)
@@ -21,7 +21,8 @@ EXPECTED_PRECISION = {"pascal": "32-true", "volta": "16-mixed", "turing": "16-mi
 
 
 def card_plan(compose, card, *overrides):
-    return plan_for(compose(f"gpu={card}", *overrides))
+    """The plan `python -m pipeline.plan` prints (model.max_seq_len=auto planned at the model's positions)."""
+    return plan_for(fixed_length(compose(f"gpu={card}", *overrides)))
 
 
 @pytest.mark.parametrize("arch", sorted(EXPECTED_PRECISION))
@@ -115,7 +116,7 @@ def test_deterministic_is_on_for_the_cpu_warn_on_a_gpu_and_a_setting_overrides_b
 
 
 def test_auto_with_a_usable_gpu_plans_for_its_profile(compose):
-    cfg = compose()
+    cfg = fixed_length(compose())
     env = {"torch": {"cuda_available": True, "cuda_build": "12.6"}, "gpus": [{}], "gpu_profile": CATALOG["rtx4090"]}
     plan = resolve_plan(env, cfg.gpu, cfg.model, cfg.train)
     assert plan["target"] == "rtx4090" and plan["settings"]["precision"] == "bf16-mixed"
@@ -209,6 +210,6 @@ def test_devices_auto_is_every_gpu_torch_sees_and_one_process_on_the_cpu(compose
     env = {"torch": {"cuda_available": True, "cuda_build": "12.8", "device_count": 4}, "gpus": [{}] * 4,
            "gpu_profile": CATALOG["rtx4090"]}
     for overrides, devices in [(("strategy=ddp",), 4), (("gpu=cpu", "strategy=ddp"), 1)]:
-        cfg = compose(*overrides)
+        cfg = fixed_length(compose(*overrides))
         assert resolve_plan(env, cfg.gpu, cfg.model, cfg.train, cfg.finetune, cfg.strategy)["settings"]["devices"] \
             == devices

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+from conftest import cpu_env_report
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
 from pipeline.data.readability import check_readable, problem
@@ -142,6 +143,7 @@ def test_the_baseline_reads_a_script_without_spaces_where_word_tokens_cannot():
 @pytest.fixture
 def chinese_csv(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    cpu_env_report()
     return to_csv(chinese_rows())
 
 
@@ -170,6 +172,7 @@ def test_the_stop_can_be_overridden_and_model_tiny_reads_chinese(chinese_csv, co
 
 def test_english_text_passes(tmp_path, monkeypatch, compose, small_frame):
     monkeypatch.chdir(tmp_path)
+    cpu_env_report()
     small_frame.to_csv("news.csv", index=False)
     cfg = compose("data=csv", "data.path=news.csv")
     stats = preprocess(cfg)
@@ -180,6 +183,7 @@ def test_english_text_passes(tmp_path, monkeypatch, compose, small_frame):
 
 def test_the_english_model_stops_on_russian_it_would_spell_out(tmp_path, monkeypatch, compose):
     monkeypatch.chdir(tmp_path)
+    cpu_env_report()
     rows = news_rows(("спорт", CLUBS, MATCHES), ("финансы", FIRMS, DEALS), template="{name} {event}.")
     with pytest.raises(PipelineError) as stopped:
         preprocess(compose(*to_csv(rows)))

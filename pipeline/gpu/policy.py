@@ -243,22 +243,20 @@ def _does_not_fit(card: dict, model: DictConfig, breakdown: dict, usable: float,
         f"(-S strategy=fsdp), or use a card that fits: {cards}")
 
 
-CPU_LENGTH = 128  # auto reads at most this many tokens on the CPU: training time grows with the length
-                  # (on BBC News, 256 tokens train in about twice 128's time: docs/benchmarks.md)
+CPU_COST = ("the CPU trains it; its time grows with the length (BBC News on 2 cores: 256 tokens 2.0x, 512 tokens "
+            "6.7x the time of 128, docs/benchmarks.md): set a smaller model.max_seq_len for a quicker run")
 
 
 def affordable_length(env: dict, gpu: DictConfig, model: DictConfig, global_batch: int, finetune: DictConfig,
                       strategy: DictConfig, wanted: int, step: int) -> tuple[int, str]:
     """(length, reason): `wanted` (model.max_seq_len=auto's choice from the data), or shorter, in steps of `step`:
-    on the CPU at most CPU_LENGTH; on a GPU the longest whose plan fits the card without activation checkpointing
-    (which would cost about a third more time). Of the train settings only the global batch sizes the memory."""
+    on the CPU `wanted` (there is no card memory to fit; the reason says what length costs in time); on a GPU the
+    longest whose plan fits the card without activation checkpointing (which would cost about a third more time).
+    Of the train settings only the global batch sizes the memory."""
     card = _choose_target(Decisions(), env, gpu)
     train = OmegaConf.create({"global_batch_size": global_batch, "compile": False, "deterministic": "auto"})
     if card is None:
-        if wanted <= CPU_LENGTH:
-            return wanted, "the CPU trains it"
-        return CPU_LENGTH, (f"on the CPU at most {CPU_LENGTH}: training time grows with the length (set a number to "
-                            "read more)")
+        return wanted, CPU_COST
     for length in range(wanted, step - 1, -step):
         try:
             plan = resolve_plan(env, gpu, OmegaConf.merge(model, {"max_seq_len": length}), train, finetune, strategy)

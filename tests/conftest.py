@@ -30,8 +30,8 @@ os.environ["DVC_NO_ANALYTICS"] = "1"
 
 
 def cpu_env_report() -> None:
-    """reports/env.json (in the working directory) as validate_env writes it where there is no GPU: what
-    preprocess reads to size model.max_seq_len=auto (MiniLM's default) for the hardware."""
+    """reports/env.json in the working directory, for a machine without a GPU: the part of validate_env's report
+    that preprocess reads to size model.max_seq_len=auto (MiniLM's default) for the hardware."""
     from pipeline.core import paths
     from pipeline.gpu.detect import NO_GPU
 

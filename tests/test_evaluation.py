@@ -11,6 +11,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from transformers import BertConfig, BertForSequenceClassification
 
+from conftest import cpu_env_report
+
 from pipeline.core import paths
 from pipeline.core.atomic import write_json, write_yaml
 from pipeline.core.outputs import read_json
@@ -153,12 +155,13 @@ def test_evaluate_writes_hand_checked_metrics_confusion_and_logs_them(evaluated,
 
 
 @pytest.mark.parametrize("overrides, cut", [(("model=minilm", "model.max_seq_len=128", "data.truncation_side=left"), 128),
+                                            (("model=minilm",), 512),  # auto: whole articles are cut at the positions
                                             (("model=tiny",), 128), (("model=lstm",), 256)])
 def test_serving_tokenizes_the_test_texts_exactly_as_preprocess_did(tmp_path, monkeypatch, compose, small_frame,
                                                                     overrides, cut):
     """evaluate and predict (transformers) and the registered model (the tokenizers library alone) tokenize raw
-    texts with the saved tokenizer: the same ids, cut at the same place (every BBC article is longer than the
-    cut), as the processed split holds."""
+    texts with the saved tokenizer: the same ids, cut at the same place (the longest BBC articles are longer than
+    the cut), as the processed split holds."""
     from datasets import load_from_disk
     from transformers import AutoTokenizer
 
@@ -167,6 +170,7 @@ def test_serving_tokenizes_the_test_texts_exactly_as_preprocess_did(tmp_path, mo
     from pipeline.stages.preprocess import preprocess
 
     monkeypatch.chdir(tmp_path)
+    cpu_env_report()
     small_frame.to_csv("news.csv", index=False)
     preprocess(compose("data=csv", "data.path=news.csv", *overrides))
     test = load_from_disk(str(paths.DATASET / "test"))

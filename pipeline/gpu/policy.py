@@ -243,8 +243,8 @@ def _does_not_fit(card: dict, model: DictConfig, breakdown: dict, usable: float,
         f"(-S strategy=fsdp), or use a card that fits: {cards}")
 
 
-CPU_COST = ("the CPU trains it; its time grows with the length (BBC News on 2 cores: 256 tokens 2.0x, 512 tokens "
-            "6.7x the time of 128, docs/benchmarks.md): set a smaller model.max_seq_len for a quicker run")
+CPU_COST = ("the CPU trains any length, the longer the slower: MiniLM on BBC News took 2.0x the time at 256 tokens "
+            "and 6.7x at 512 as at 128, docs/benchmarks.md; set a number to read less, faster")
 
 
 def affordable_length(env: dict, gpu: DictConfig, model: DictConfig, global_batch: int, finetune: DictConfig,

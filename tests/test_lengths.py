@@ -18,7 +18,9 @@ ARCH = OmegaConf.create({"family": "bert", "max_position_embeddings": 512})
 def test_auto_covers_95_percent_of_texts_in_steps_of_32_within_the_positions():
     lengths = list(range(10, 201, 10))  # 20 texts of 10 to 200 tokens: 19 of them (95 %) are 190 or fewer
     assert covering_length(lengths, ARCH) == (192, "95% of the training texts are 190 tokens or fewer")
-    assert covering_length([5, 6], ARCH)[0] == 32
+    assert covering_length([5, 6], ARCH) == (128, "95% of the training texts are 6 tokens or fewer; auto reads at "
+                                                  "least 128")  # short texts: batches are padded to their longest
+    assert covering_length([5, 6], OmegaConf.create({"family": "bert", "max_position_embeddings": 64}))[0] == 64
     assert covering_length([900] * 10, ARCH) == (512, "95% of the training texts are 900 tokens or fewer; "
                                                       "the model reads at most 512")
 
@@ -54,9 +56,10 @@ def test_preprocess_picks_the_length_from_the_data_and_records_why(tmp_path, mon
     cpu_env_report()
     small_frame.head(100).assign(text=lambda f: f["text"].str[:300]).to_csv("short.csv", index=False)
     tokens = preprocess(compose("data=csv", "data.path=short.csv"))["tokens"]  # MiniLM's default length is auto
-    # 300 characters of English are 50 to 80 MiniLM tokens: 96 covers them
-    assert tokens["max_seq_len"] == 96 and tokens["train"]["cut"] == 0
+    # 300 characters of English are 50 to 80 MiniLM tokens: 96 would cover them, and auto reads at least 128
+    assert tokens["max_seq_len"] == 128 and tokens["train"]["cut"] == 0
     assert tokens["max_seq_len_reason"].startswith("model.max_seq_len=auto: 95% of the training texts are ")
+    assert "auto reads at least 128" in tokens["max_seq_len_reason"]
     # whole BBC articles (a median of about 420 tokens, 95 % under about 900): the CPU reads MiniLM's 512 positions
     small_frame.head(100).to_csv("long.csv", index=False)
     tokens = preprocess(compose("data=csv", "data.path=long.csv"))["tokens"]

@@ -12,7 +12,6 @@ from omegaconf import OmegaConf
 from transformers import BertConfig, BertForSequenceClassification
 
 from conftest import cpu_env_report
-
 from pipeline.core import paths
 from pipeline.core.atomic import write_json, write_yaml
 from pipeline.core.outputs import read_json

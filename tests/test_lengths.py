@@ -5,7 +5,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import cpu_env_report
-
 from pipeline.config.schema import positions
 from pipeline.data.lengths import covering_length
 from pipeline.gpu.detect import NO_GPU
@@ -20,6 +19,7 @@ def test_auto_covers_95_percent_of_texts_in_steps_of_32_within_the_positions():
     assert covering_length(lengths, ARCH) == (192, "95% of the training texts are 190 tokens or fewer")
     assert covering_length([5, 6], ARCH) == (128, "95% of the training texts are 6 tokens or fewer; auto reads at "
                                                   "least 128")  # short texts: batches are padded to their longest
+    assert covering_length([120] * 10, ARCH) == (128, "95% of the training texts are 120 tokens or fewer")  # no floor
     assert covering_length([5, 6], OmegaConf.create({"family": "bert", "max_position_embeddings": 64}))[0] == 64
     assert covering_length([900] * 10, ARCH) == (512, "95% of the training texts are 900 tokens or fewer; "
                                                       "the model reads at most 512")

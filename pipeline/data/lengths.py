@@ -26,9 +26,10 @@ def covering_length(lengths: list[int], arch: DictConfig) -> tuple[int, str]:
     """(length, reason): the multiple of STEP that holds COVERED of `lengths` (tokens per training text, special
     tokens in), at least SHORTEST, within the model's positions."""
     wanted = covering(sorted(lengths), COVERED)
-    length = max(SHORTEST, ceil(wanted / STEP) * STEP)
+    covered = ceil(wanted / STEP) * STEP
+    length = max(SHORTEST, covered)
     reason = f"{COVERED:.0%} of the training texts are {wanted} tokens or fewer"
-    if length == SHORTEST:
+    if covered < SHORTEST:
         reason += f"; auto reads at least {SHORTEST}"
     limit = positions(arch)
     if limit is not None and length > limit:
